@@ -1,0 +1,115 @@
+"""A browser playground for Segmind's GPT Image 1 Edit Mini: paint a mask, pick a preset, press Generate."""
+
+import gradio as gr
+
+from playground import ui
+from playground.params import PARAMS
+from playground.presets import PRESET_FIELDS, load_presets
+
+PRESETS = load_presets()
+CSS = """
+.run-progress {display: flex; gap: .75em; align-items: center}
+.run-progress progress {flex: 1; height: 10px}
+#go {min-height: 48px}
+"""
+LAUNCH_KWARGS = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False}
+
+
+def param_control(param):
+    if param.choices:
+        return gr.Radio(list(param.choices), value=param.default, label=param.label, info=param.help,
+                        elem_id=param.name)
+    return gr.Slider(param.minimum, param.maximum, value=param.default, step=1, label=param.label,
+                     info=param.help, elem_id=param.name)
+
+
+with gr.Blocks(title="GPT Image 1 Edit Mini playground") as demo:
+    gr.Markdown("# GPT Image 1 Edit Mini playground\nEdit images with Segmind's `gpt-image-1-edit-mini`: "
+                "upload a photo, paint the area to change, describe the change, press **Generate**.")
+    job_state = gr.BrowserState(None, storage_key="segmind-edit-job")
+    stop_state = gr.State(None)
+    first_ref = gr.State(None)
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            prompt = gr.Textbox(label="Prompt", lines=3, max_lines=12, elem_id="prompt",
+                                placeholder="e.g. Replace the sky with a warm sunset; keep the people unchanged")
+            editor = gr.ImageEditor(
+                label="Image to edit: paint the area to change (magenta)", type="pil", format="png",
+                layers=False, transforms=(), sources=("upload", "clipboard"), height=520, elem_id="editor",
+                brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed", default_size=40),
+                eraser=gr.Eraser(default_size=40),
+            )
+            with gr.Row():
+                refs = gr.Gallery(label="Reference images (in order; the first goes into the editor when it is empty)",
+                                  type="filepath", interactive=True, columns=6, height=150, elem_id="refs",
+                                  file_types=["image"])
+                image_urls = gr.Textbox(label="Image URLs", lines=3, elem_id="image_urls",
+                                        placeholder="https://… one per line; sent after the uploads")
+            with gr.Accordion("Mask that will be sent", open=False):
+                with gr.Row():
+                    show_mask_button = gr.Button("Show mask", size="sm", scale=0)
+                    mask_note = gr.Markdown("Paint on the image to make a mask; nothing painted means no mask.")
+                mask_preview = gr.Image(label="Edit area (magenta) over the first image", interactive=False,
+                                        format="png", height=260, elem_id="mask_preview")
+
+        with gr.Column(scale=2):
+            with gr.Row():
+                preset_buttons = [gr.Button(p.label, size="sm", elem_id=f"preset-{i}") for i, p in enumerate(PRESETS)]
+            advice = gr.Markdown("Presets from Segmind's usage guide set size, quality, background, format and "
+                                 "compression.", elem_id="advice")
+            controls = [param_control(p) for p in PARAMS]
+            control = dict(zip((p.name for p in PARAMS), controls, strict=True))
+            api_key = gr.Textbox(label="API key", type="password", elem_id="api_key")
+            with gr.Row():
+                key_note = gr.Markdown(elem_id="key_note")
+                credits_button = gr.Button("Check credits", size="sm", scale=0, elem_id="credits")
+            with gr.Row():
+                go = gr.Button("Generate", variant="primary", elem_id="go", scale=3)
+                stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
+                resume_button = gr.Button("Resume", visible=False, elem_id="resume", scale=1)
+            progress = gr.HTML(elem_id="progress")
+            result = gr.Image(label="Result", type="filepath", interactive=False, elem_id="result",
+                              buttons=["fullscreen"], height=420)
+            download = gr.DownloadButton("Download", visible=False, elem_id="download")
+            info = gr.Markdown(elem_id="info")
+
+    api_images = gr.File(file_count="multiple", visible=False)
+    api_mask = gr.File(visible=False)
+    api_urls = gr.JSON(visible=False)
+    api_key_param = gr.Textbox(visible=False)
+    api_file = gr.File(label="image", visible=False)
+    api_record = gr.JSON(label="record", visible=False)
+    api_trigger = gr.Button(visible=False)
+
+    run_outputs = {"progress": progress, "result": result, "download": download, "info": info,
+                   "job_state": job_state, "stop_state": stop_state, "mask_preview": mask_preview,
+                   "mask_note": mask_note, "resume_button": resume_button}
+    ui_inputs = [prompt, editor, refs, image_urls, first_ref]
+
+    demo.load(ui.key_status, outputs=[api_key, key_note], api_visibility="private")
+    demo.load(ui.resume(run_outputs), inputs=[job_state, api_key], outputs=list(run_outputs.values()),
+              api_visibility="private")
+    resume_button.click(ui.resume(run_outputs), inputs=[job_state, api_key], outputs=list(run_outputs.values()),
+                        api_visibility="private")
+    for button, preset in zip(preset_buttons, PRESETS, strict=True):
+        button.click(lambda p=preset: ui.apply_preset(p), outputs=[control[f] for f in PRESET_FIELDS] + [advice],
+                     api_visibility="private")
+    control["background"].change(ui.keep_transparency_possible,
+                                 inputs=[control["background"], control["output_format"]],
+                                 outputs=control["output_format"], api_visibility="private")
+    refs.upload(ui.load_first_ref, inputs=[refs, editor, first_ref], outputs=[editor, first_ref],
+                api_visibility="private")
+    editor.upload(lambda: None, outputs=first_ref, api_visibility="private")
+    editor.clear(lambda: None, outputs=first_ref, api_visibility="private")
+    show_mask_button.click(ui.show_mask, inputs=ui_inputs + controls, outputs=[mask_preview, mask_note],
+                           api_visibility="private")
+    gr.on([go.click, prompt.submit], ui.generate(run_outputs), inputs=[*ui_inputs, api_key, *controls],
+          outputs=list(run_outputs.values()), api_visibility="private")
+    stop.click(ui.stop_waiting, inputs=stop_state, api_visibility="private")
+    credits_button.click(ui.check_credits, inputs=api_key, outputs=key_note, api_visibility="private")
+    api_trigger.click(ui.edit, inputs=[prompt, api_images, api_mask, api_urls, *controls, api_key_param],
+                      outputs=[api_file, api_record], api_name="edit")
+
+if __name__ == "__main__":
+    demo.queue(default_concurrency_limit=8).launch(**LAUNCH_KWARGS)

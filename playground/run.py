@@ -1,0 +1,174 @@
+"""One edit from the user's inputs to a saved result: checks, image preparation, the request, output checks.
+
+The page's Generate button and the `/edit` endpoint both come through `check_inputs` and `run_edit`, so they
+refuse the same things and send the same bytes. A `RunRecord` holds everything about a run except the key.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from . import images, segmind, verify
+from . import mask as masks
+from .config import Settings
+from .params import DEFAULTS, MAX_IMAGES, PROMPT_MAX_CHARS, build_payload, check_params
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+
+class InputError(ValueError):
+    """The inputs would be refused: nothing was sent and no credits were spent."""
+
+
+@dataclass
+class EditInputs:
+    """What the user asked for. `images` are uploads in order (the first is edited); `mask` is in the API's form."""
+
+    prompt: str
+    images: list[tuple[object, str]] = field(default_factory=list)  # (PIL image, bytes or path; display name)
+    image_urls: list[str] = field(default_factory=list)
+    mask: Image.Image | None = None
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunRecord:
+    """Everything about one run except the key: enough to show, compare or reproduce it later."""
+
+    prompt: str
+    params: dict
+    image_names: list[str]
+    image_urls: list[str]
+    mask_share: float | None
+    mode: str
+    started_at: float
+    notes: list[str] = field(default_factory=list)
+    request_id: str | None = None
+    remaining_credits: float | None = None
+    cost: float | None = None
+    elapsed_s: float | None = None
+    generation_time_s: float | None = None
+    output_format: str | None = None
+    output_size: tuple[int, int] | None = None
+    output_path: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Prepared:
+    payload: dict
+    record: RunRecord
+
+
+def check_inputs(inputs: EditInputs) -> list[str]:
+    """Every reason the API would refuse these inputs, found before anything is sent."""
+    problems = []
+    prompt = inputs.prompt or ""
+    if not prompt.strip():
+        problems.append("Write a prompt: say what to change in the image.")
+    elif len(prompt) > PROMPT_MAX_CHARS:
+        problems.append(f"The prompt has {len(prompt)} characters; the API takes at most {PROMPT_MAX_CHARS}.")
+    count = len(inputs.images) + len(inputs.image_urls)
+    if count == 0:
+        problems.append("Add an image to edit: upload one into the editor, or give an image URL.")
+    elif count > MAX_IMAGES:
+        problems.append(f"{count} images were given; the API takes at most {MAX_IMAGES}.")
+    for url in inputs.image_urls:
+        if not re.match(r"^https?://[^\s/]+\S*$", url):
+            problems.append(f"{url!r} is not an http(s) URL; only http:// and https:// image URLs can be sent.")
+    if inputs.mask is not None and not inputs.images:
+        problems.append("A mask needs an uploaded first image: upload the image into the editor and paint on it.")
+    problems += check_params(inputs.params)
+    return problems
+
+
+def prepare(inputs: EditInputs, *, api_key: str, settings: Settings) -> Prepared:
+    """Check, normalise and encode the inputs, upload them if so configured, and build the JSON body."""
+    problems = check_inputs(inputs)
+    if problems:
+        raise InputError(" ".join(problems))
+    notes, data_urls, names = [], [], []
+    sent_size = None
+    for source, name in inputs.images:
+        loaded = images.load_image(source, name)
+        scaled = images.fit_longest_side(loaded.image, settings.max_side)
+        if scaled.size != loaded.image.size:
+            notes.append(f"{name} was scaled from {loaded.image.width}×{loaded.image.height} to "
+                         f"{scaled.width}×{scaled.height} before sending.")
+        notes += loaded.notes
+        sent_size = sent_size or scaled.size
+        data, mime = images.encode_for_api(scaled)
+        data_urls.append(images.to_data_url(data, mime))
+        names.append(name)
+    mask_share = None
+    if inputs.mask is not None:
+        mask = masks.scale_mask(inputs.mask, sent_size)
+        mask_share = masks.painted_share(mask)
+        data_urls.append(images.to_data_url(masks.to_png_bytes(mask), "image/png"))
+    if settings.transport == "upload":
+        urls = segmind.upload_assets(data_urls, api_key=api_key, upload_url=settings.upload_url)
+    else:
+        urls = data_urls
+    mask_url = urls.pop() if inputs.mask is not None else None
+    payload = build_payload(inputs.prompt, urls + list(inputs.image_urls), mask_url, inputs.params)
+    record = RunRecord(prompt=inputs.prompt, params={k: payload[k] for k in DEFAULTS},
+                       image_names=names, image_urls=list(inputs.image_urls), mask_share=mask_share,
+                       mode=settings.api_mode, started_at=time.time(), notes=notes)
+    return Prepared(payload, record)
+
+
+def run_edit(inputs: EditInputs, *, api_key: str, settings: Settings,
+             on_status: Callable[[segmind.JobStatus], None] | None = None,
+             on_submit: Callable[[segmind.Job], None] | None = None,
+             stop: threading.Event | None = None) -> RunRecord:
+    """Run one edit end to end and return its record; the image is saved at `record.output_path`."""
+    if not api_key:
+        raise InputError("Paste your Segmind API key into the API key box (get one from your Segmind console).")
+    prepared = prepare(inputs, api_key=api_key, settings=settings)
+    result = segmind.edit_image(prepared.payload, api_key=api_key, base_url=settings.base_url,
+                                mode=settings.api_mode, poll=settings.poll, on_status=on_status,
+                                on_submit=on_submit, stop=stop)
+    return finish(prepared.record, result)
+
+
+def resume_job(request_id: str, record: RunRecord, *, api_key: str, settings: Settings,
+               on_status: Callable[[segmind.JobStatus], None] | None = None,
+               stop: threading.Event | None = None, submitted_at: float | None = None) -> RunRecord:
+    """Pick up a queued job after a reload. Its URLs are rebuilt from the configured base URL, never taken
+    from the browser, so a key is only ever sent to Segmind."""
+    if not REQUEST_ID.match(request_id or ""):
+        raise InputError("The saved job has no valid request id; run the edit again.")
+    job = segmind.Job(request_id, f"{settings.base_url}/v2/requests/{request_id}/status",
+                      f"{settings.base_url}/v2/requests/{request_id}", submitted_at or time.time())
+    result = segmind.wait_for_job(job, api_key=api_key, poll=settings.poll, on_status=on_status, stop=stop)
+    return finish(record, result)
+
+
+def finish(record: RunRecord, result: segmind.EditResult) -> RunRecord:
+    """Save the image under its real format's extension and note how it compares with what was asked."""
+    check = verify.check_output(result.image, record.params)
+    fmt = result.format or "bin"
+    name = f"segmind-edit-{(result.request_id or str(int(time.time())))[:12]}.{'jpg' if fmt == 'jpeg' else fmt}"
+    path = Path(tempfile.mkdtemp(prefix="segmind-edit-")) / name
+    path.write_bytes(result.image)
+    record.request_id = result.request_id
+    record.remaining_credits = result.remaining_credits
+    record.cost = result.cost
+    record.elapsed_s = round(result.elapsed_s, 2)
+    record.generation_time_s = result.generation_time_s
+    record.output_format = result.format
+    record.output_size = check.size
+    record.output_path = str(path)
+    record.problems = list(check.problems)
+    return record

@@ -1,0 +1,487 @@
+"""The one request function and its helpers: every byte between the app and Segmind passes through here.
+
+Pure and UI-free: the key is passed in, every call has explicit timeouts, and every failure is a typed
+`SegmindError` whose message says what to do and never contains the key.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+import requests
+
+from . import errors
+from .params import MODEL
+
+DEFAULT_BASE_URL = "https://api.segmind.com"
+DEFAULT_UPLOAD_URL = "https://workflows-api.segmind.com/upload-asset"
+TYPICAL_DURATION_S = 42.0
+MAX_OUTPUT_BYTES = 64 * 2**20
+USEFUL_HEADERS = ("x-remaining-credits", "x-cost", "x-request-id", "x-generation-time", "x-rate-limit-reset-at-utc")
+IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 10.0
+    read: float = 240.0  # a sync edit averages 42 s and its tail is long
+    poll: float = 30.0
+    download: float = 120.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of idempotent-enough calls: POSTs only on 429/5xx, GETs also on broken connections."""
+
+    attempts: int = 3
+    base_s: float = 2.0
+    max_wait_s: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+    jitter: Callable[[], float] = random.random
+
+    def backoff(self, attempt: int, reset_at: float | None = None) -> float:
+        """Seconds to wait before try number `attempt + 1`: the rate-limit reset when known, else exponential."""
+        if reset_at is not None:
+            return max(0.0, reset_at - time.time()) + self.base_s * 0.25 * self.jitter()
+        return self.base_s * 2 ** (attempt - 1) * (0.5 + 0.5 * self.jitter())
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """Status polling for a job that takes about 42 s: quick at first, then every few seconds."""
+
+    first_s: float = 2.0
+    factor: float = 1.5
+    max_s: float = 5.0
+    deadline_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """A queued request, enough to pick it up again after a reload (it holds no key)."""
+
+    request_id: str
+    status_url: str
+    response_url: str
+    submitted_at: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Job:
+        return cls(**{k: data[k] for k in ("request_id", "status_url", "response_url", "submitted_at")})
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    phase: str  # submitting, queued, processing, downloading
+    request_id: str | None
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class EditResult:
+    image: bytes
+    format: str
+    mode: str
+    elapsed_s: float
+    request_id: str | None = None
+    remaining_credits: float | None = None
+    cost: float | None = None
+    generation_time_s: float | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format from magic bytes; headers are not to be trusted."""
+    for magic, name in IMAGE_MAGIC:
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    """One HTTP session per worker thread, so connections are reused without sharing state across threads."""
+    if getattr(_local, "session", None) is None:
+        _local.session = requests.Session()
+    return _local.session
+
+
+def edit_image(payload: dict, *, api_key: str, base_url: str = DEFAULT_BASE_URL, mode: str = "queue",
+               timeouts: Timeouts = Timeouts(), retry: RetryPolicy = RetryPolicy(), poll: PollPolicy = PollPolicy(),
+               on_status: Callable[[JobStatus], None] | None = None, on_submit: Callable[[Job], None] | None = None,
+               stop: threading.Event | None = None) -> EditResult:
+    """Run one edit on Segmind and return the image.
+
+    `mode="queue"` submits to the v2 queue and polls it (Segmind's advice for jobs over ten seconds);
+    `mode="sync"` makes the single v1 call. Both return the same `EditResult` and raise `SegmindError`s.
+    """
+    if mode == "sync":
+        return _edit_sync(payload, api_key=api_key, base_url=base_url, timeouts=timeouts, retry=retry,
+                          on_status=on_status)
+    if mode != "queue":
+        raise ValueError(f"Unknown API mode {mode!r}; use 'queue' or 'sync'.")
+    job = submit_job(payload, api_key=api_key, base_url=base_url, timeouts=timeouts, retry=retry, on_status=on_status)
+    if on_submit:
+        on_submit(job)
+    return wait_for_job(job, api_key=api_key, timeouts=timeouts, retry=retry, poll=poll, on_status=on_status,
+                        stop=stop)
+
+
+def _edit_sync(payload, *, api_key, base_url, timeouts, retry, on_status) -> EditResult:
+    started = time.monotonic()
+    if on_status:
+        on_status(JobStatus("processing", None, 0.0))
+    url = f"{base_url.rstrip('/')}/v1/{MODEL}"
+    resp = _call("POST", url, api_key=api_key, json_body=payload, timeout=(timeouts.connect, timeouts.read),
+                 retry=retry, billable=True, stream=True)
+    headers = _useful_headers(resp)
+    image = _read_image(resp, request_id=headers.get("x-request-id"))
+    return EditResult(
+        image=image, format=sniff_format(image), mode="sync", elapsed_s=time.monotonic() - started,
+        request_id=headers.get("x-request-id"), remaining_credits=_number(headers.get("x-remaining-credits")),
+        cost=_number(headers.get("x-cost")), generation_time_s=_number(headers.get("x-generation-time")),
+        headers=headers,
+    )
+
+
+def submit_job(payload: dict, *, api_key: str, base_url: str = DEFAULT_BASE_URL, timeouts: Timeouts = Timeouts(),
+               retry: RetryPolicy = RetryPolicy(), on_status: Callable[[JobStatus], None] | None = None) -> Job:
+    """Queue one edit on Segmind's v2 API; the answer says where to poll."""
+    if on_status:
+        on_status(JobStatus("submitting", None, 0.0))
+    url = f"{base_url.rstrip('/')}/v2/{MODEL}"
+    resp = _call("POST", url, api_key=api_key, json_body=payload, timeout=(timeouts.connect, timeouts.poll),
+                 retry=retry, billable=True)
+    data = _json(resp)
+    missing = [k for k in ("request_id", "status_url", "response_url") if not data.get(k)]
+    if missing:
+        raise errors.SegmindError(f"Segmind queued the request but its answer lacks {', '.join(missing)}; "
+                                  "the result cannot be fetched. Try sync mode (SEGMIND_API_MODE=sync).",
+                                  status=resp.status_code, request_id=data.get("request_id"))
+    return Job(data["request_id"], data["status_url"], data["response_url"], time.time())
+
+
+def wait_for_job(job: Job, *, api_key: str, timeouts: Timeouts = Timeouts(), retry: RetryPolicy = RetryPolicy(),
+                 poll: PollPolicy = PollPolicy(), on_status: Callable[[JobStatus], None] | None = None,
+                 stop: threading.Event | None = None) -> EditResult:
+    """Poll a queued job until it completes, then fetch and download its image."""
+    stop = stop or threading.Event()
+    delay = poll.first_s
+    while True:
+        elapsed = time.time() - job.submitted_at
+        if stop.is_set():
+            raise errors.Stopped(
+                f"Stopped waiting for request {job.request_id}. Segmind may still finish and bill it; "
+                "its result stays available for an hour.", request_id=job.request_id)
+        if elapsed > poll.deadline_s:
+            raise errors.DeadlineExceeded(
+                f"Request {job.request_id} did not finish within {poll.deadline_s:.0f} s. Segmind may still finish "
+                "and bill it; check your Segmind request history before trying again.", request_id=job.request_id)
+        data = _json(_job_call(job, job.status_url, api_key=api_key, timeouts=timeouts, retry=retry))
+        status = str(data.get("status", "")).upper()
+        if status == "COMPLETED":
+            break
+        if status == "FAILED":
+            raise _job_failed(job, data)
+        if on_status:
+            on_status(JobStatus("processing" if status == "PROCESSING" else "queued", job.request_id, elapsed))
+        if stop.wait(min(delay, max(0.0, poll.deadline_s - elapsed) + 0.01)):
+            continue
+        delay = min(delay * poll.factor, poll.max_s)
+
+    result = _json(_job_call(job, job.response_url, api_key=api_key, timeouts=timeouts, retry=retry))
+    if str(result.get("status", "")).upper() == "FAILED":
+        raise _job_failed(job, result)
+    output_url = _output_url(result.get("output")) or _output_url(result.get("images"))
+    if not output_url:
+        raise errors.NotAnImage(f"Request {job.request_id} completed but Segmind's answer holds no output image. "
+                                "It was probably billed; check your Segmind request history.",
+                                request_id=job.request_id)
+    if on_status:
+        on_status(JobStatus("downloading", job.request_id, time.time() - job.submitted_at))
+    image = _download(output_url, request_id=job.request_id, timeouts=timeouts, retry=retry)
+    metrics = result.get("metrics") or {}
+    return EditResult(
+        image=image, format=sniff_format(image), mode="queue", elapsed_s=time.time() - job.submitted_at,
+        request_id=job.request_id, remaining_credits=_number(metrics.get("remaining_credits")),
+        cost=_number(metrics.get("cost")), generation_time_s=_number(metrics.get("inference_time")),
+        headers={k: str(v) for k, v in metrics.items()},
+    )
+
+
+def _download(url: str, *, request_id: str, timeouts: Timeouts, retry: RetryPolicy) -> bytes:
+    """Fetch the output image; the key stays home (the URL is a CDN's) and a broken transfer is tried again."""
+    attempt = 0
+    while True:
+        attempt += 1
+        resp = _call("GET", url, api_key=None, timeout=(timeouts.connect, timeouts.download), retry=retry,
+                     billable=False, stream=True)
+        try:
+            return _read_image(resp, request_id=request_id)
+        except errors.Truncated:
+            if attempt >= retry.attempts:
+                raise
+            retry.sleep(retry.backoff(attempt))
+
+
+def _job_call(job: Job, url: str, *, api_key, timeouts, retry) -> requests.Response:
+    """A status or result GET; 422 means the job FAILED and 404 that it expired, both with the request id."""
+    try:
+        return _call("GET", url, api_key=api_key, timeout=(timeouts.connect, timeouts.poll), retry=retry,
+                     billable=False)
+    except errors.JobFailed as exc:
+        raise _job_failed(job, {"error": exc.detail}) from None
+    except errors.NotFound as exc:
+        raise errors.JobExpired(
+            f"Segmind no longer knows request {job.request_id} (results are kept for one hour after submitting). "
+            "Run the edit again.", status=404, request_id=job.request_id) from exc
+
+
+def _job_failed(job: Job, data: dict) -> errors.JobFailed:
+    detail = str(data.get("error") or "no reason given")
+    return errors.JobFailed(f"Segmind ran request {job.request_id} and it failed: {detail}. It was not billed; "
+                            "adjust the prompt or settings and try again.", status=422, request_id=job.request_id,
+                            detail=detail)
+
+
+def _output_url(output) -> str | None:
+    if isinstance(output, str) and output.startswith(("http://", "https://")):
+        return output
+    if isinstance(output, list) and output:
+        return _output_url(output[0])
+    if isinstance(output, dict):
+        return _output_url(output.get("url"))
+    return None
+
+
+def upload_assets(data_urls: list[str], *, api_key: str, upload_url: str = DEFAULT_UPLOAD_URL,
+                  timeouts: Timeouts = Timeouts(), retry: RetryPolicy = RetryPolicy()) -> list[str]:
+    """Store images in Segmind's storage and return their URLs (the API takes images only as URLs)."""
+    resp = _call("POST", upload_url, api_key=api_key, json_body={"data_urls": data_urls},
+                 timeout=(timeouts.connect, timeouts.download), retry=retry, billable=False)
+    data = _json(resp)
+    urls = data.get("file_urls") or data.get("urls")
+    if not isinstance(urls, list) or len(urls) != len(data_urls):
+        raise errors.SegmindError("Segmind's storage did not return a URL for every image. Try again, or set "
+                                  "SEGMIND_IMAGE_TRANSPORT=inline to send images inside the request.",
+                                  status=resp.status_code)
+    return [str(u) for u in urls]
+
+
+def get_credits(*, api_key: str, base_url: str = DEFAULT_BASE_URL, timeouts: Timeouts = Timeouts(),
+                retry: RetryPolicy = RetryPolicy()) -> dict:
+    """The account's balance; this call is free."""
+    resp = _call("GET", f"{base_url.rstrip('/')}/v1/get-user-credits", api_key=api_key,
+                 timeout=(timeouts.connect, timeouts.poll), retry=retry, billable=False)
+    return _json(resp)
+
+
+def _call(method: str, url: str, *, api_key: str | None, timeout: tuple[float, float], retry: RetryPolicy,
+          billable: bool, json_body: dict | None = None, stream: bool = False) -> requests.Response:
+    """One HTTP exchange with bounded retries; returns a 2xx response or raises a typed error.
+
+    A billable POST is retried only on 429 and 5xx, never after it may have reached the model.
+    Anything else (GETs, uploads) is also retried when the connection broke or timed out.
+    """
+    headers = {"x-api-key": api_key} if api_key else {}
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            resp = _session().request(method, url, headers=headers, json=json_body, timeout=timeout, stream=stream)
+            if resp.status_code < 300:
+                return resp
+            error = _error_for(resp)
+            resp.close()
+            retryable = isinstance(error, (errors.RateLimited, errors.ServerError))
+        except requests.RequestException as exc:
+            error = _transport_error(exc, method=method, url=url, timeout=timeout, billable=billable)
+            retryable = not billable and isinstance(error, (errors.RequestTimedOut, errors.ConnectionFailed))
+        if not retryable or attempt >= retry.attempts:
+            raise error
+        wait = retry.backoff(attempt, getattr(error, "reset_at", None))
+        if wait > retry.max_wait_s:
+            raise error
+        retry.sleep(wait)
+
+
+def _transport_error(exc: requests.RequestException, *, method, url, timeout, billable) -> errors.SegmindError:
+    host = re.sub(r"^https?://([^/]+).*$", r"\1", url)
+    if isinstance(exc, requests.ConnectTimeout):
+        return errors.RequestTimedOut(f"Could not connect to {host} within {timeout[0]:g} s. Check the network "
+                                      "and SEGMIND_BASE_URL, then try again.")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return errors.Truncated(f"The answer from {host} arrived incomplete (the connection broke mid-transfer). "
+                                "Try again; if it was an edit, it may have been billed.")
+    if isinstance(exc, requests.ConnectionError) and _never_sent(exc):
+        text = str(exc)
+        if "NameResolution" in text or "resolve" in text:
+            return errors.ConnectionFailed(f"Could not find {host} (DNS lookup failed). Check the address in "
+                                           "SEGMIND_BASE_URL and the network.")
+        return errors.ConnectionFailed(f"{host} refused the connection. Check SEGMIND_BASE_URL and that the "
+                                       "service is up, then try again.")
+    if billable:
+        what = (f"no reply within {timeout[1]:g} s" if isinstance(exc, requests.ReadTimeout)
+                else "the connection broke")
+        return errors.MaybeBilled(f"The request reached {host} but no answer came back ({what}). Segmind may "
+                                  "still run and bill it, so it was not retried: check your Segmind request "
+                                  "history before trying again.")
+    if isinstance(exc, requests.ReadTimeout):
+        return errors.RequestTimedOut(f"{host} did not answer within {timeout[1]:g} s. Try again.")
+    return errors.ConnectionFailed(f"The connection to {host} broke ({type(exc).__name__}). Try again.")
+
+
+def _never_sent(exc: requests.ConnectionError) -> bool:
+    """True when the failure happened while connecting, so the request cannot have reached the model."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return type(reason).__name__ in ("NewConnectionError", "NameResolutionError", "ConnectTimeoutError")
+
+
+def _error_for(resp: requests.Response) -> errors.SegmindError:
+    status = resp.status_code
+    text = _error_text(resp)
+    request_id = resp.headers.get("x-request-id")
+    kw = {"status": status, "request_id": request_id, "detail": text}
+    if status == 401:
+        if "missing" in text.lower():
+            return errors.AuthError("Segmind got no API key (401). Paste your key into the API key box.", **kw)
+        return errors.AuthError("Segmind rejected the API key (401): it is invalid or has been revoked. Copy a "
+                                "key from your Segmind console and paste it again.", **kw)
+    if status == 403:
+        return errors.Forbidden(f"Segmind refused access to {MODEL} for this account (403): {text}. Check your "
+                                "team's permissions; retrying will not help.", **kw)
+    if status == 404:
+        return errors.NotFound(f"Segmind answered 404 (not found): {text}. Check SEGMIND_BASE_URL.", **kw)
+    if status == 405:
+        return errors.MethodNotAllowed("Segmind answered 405 (method not allowed): the address does not take this "
+                                       "request. Check SEGMIND_BASE_URL.", **kw)
+    if status == 406:
+        if "content type" in text.lower() or "content-type" in text.lower():
+            return errors.BadRequest(f"Segmind rejected the request's content type (406): {text}.", **kw)
+        return errors.NotEnoughCredits(f"Not enough Segmind credits for this run (406): {text}. Top up your "
+                                       "account, or pick a lower quality or smaller size.", **kw)
+    if status == 410:
+        return errors.ModelRetired(f"Segmind has retired {MODEL} (410): {text}. This playground cannot run it "
+                                   "any more.", **kw)
+    if status == 422:
+        body = _maybe_json(resp)
+        if isinstance(body, dict) and str(body.get("status", "")).upper() == "FAILED":
+            detail = str(body.get("error") or "no reason given")
+            return errors.JobFailed(f"Segmind ran the request and it failed: {detail}. It was not billed; adjust "
+                                    "the prompt or settings and try again.", status=422, request_id=request_id,
+                                    detail=detail)
+        return errors.BadRequest(f"Segmind could not validate the request (422): {text}. Check the prompt, "
+                                 "images and settings.", **kw)
+    if status == 429:
+        reset_at = _reset_at(resp)
+        when = (f" The limit resets at {datetime.fromtimestamp(reset_at, timezone.utc):%H:%M:%S} UTC."
+                if reset_at else "")
+        return errors.RateLimited(f"Segmind's rate limit was hit (429).{when} Wait a little and try again; "
+                                  "free accounts allow 5 requests a minute.", reset_at=reset_at, **kw)
+    if status >= 500:
+        return errors.ServerError(f"Segmind failed with {status}: {text}. Nothing was billed; try again in a "
+                                  "minute.", **kw)
+    if status == 400:
+        return errors.BadRequest(f"Segmind refused the request (400): {text}. Check the prompt, images and "
+                                 "settings.", **kw)
+    return errors.SegmindError(f"Segmind answered {status}: {text}.", **kw)
+
+
+def _error_text(resp: requests.Response) -> str:
+    body = _maybe_json(resp)
+    if isinstance(body, dict) and body.get("error"):
+        return str(body["error"])[:500]
+    text = re.sub(r"<[^>]+>", " ", resp.text or "")
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:200] or resp.reason or "no details"
+
+
+def _maybe_json(resp: requests.Response):
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def _json(resp: requests.Response) -> dict:
+    body = _maybe_json(resp)
+    if not isinstance(body, dict):
+        raise errors.SegmindError(f"Segmind answered {resp.status_code} with something other than JSON "
+                                  f"({resp.headers.get('content-type', 'no content type')}). Try again later.",
+                                  status=resp.status_code)
+    return body
+
+
+def _read_image(resp: requests.Response, *, request_id: str | None) -> bytes:
+    chunks, size = [], 0
+    try:
+        for chunk in resp.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > MAX_OUTPUT_BYTES:
+                raise errors.NotAnImage(f"The answer is larger than {MAX_OUTPUT_BYTES // 2**20} MB, which is not "
+                                        "an image this model makes.", request_id=request_id)
+            chunks.append(chunk)
+    except requests.RequestException as exc:
+        raise errors.Truncated("The image arrived incomplete (the connection broke mid-transfer). It was probably "
+                               "billed; check your Segmind request history"
+                               + (f" for request {request_id}." if request_id else "."),
+                               request_id=request_id) from exc
+    finally:
+        resp.close()
+    data = b"".join(chunks)
+    if sniff_format(data) is None:
+        kind = resp.headers.get("content-type", "no content type").split(";")[0]
+        snippet = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", data[:300].decode("utf-8", "replace"))).strip()
+        raise errors.NotAnImage(f"Segmind answered 200 but sent {kind} instead of an image"
+                                + (f" ({snippet[:120]})" if snippet else "")
+                                + ". It may have been billed; check your Segmind request history.",
+                                status=resp.status_code, request_id=request_id)
+    return data
+
+
+def _useful_headers(resp: requests.Response) -> dict[str, str]:
+    return {k: resp.headers[k] for k in USEFUL_HEADERS if k in resp.headers}
+
+
+def _reset_at(resp: requests.Response) -> float | None:
+    """When a rate limit opens again: the later of Segmind's reset header and a standard Retry-After."""
+    moments = []
+    value = (resp.headers.get("x-rate-limit-reset-at-utc") or "").strip()
+    number = _number(value)
+    if number is not None:
+        moments.append(number / 1000 if number > 1e11 else number)
+    elif value:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moments.append((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp())
+        except ValueError:
+            pass
+    retry_after = _number(resp.headers.get("retry-after"))
+    if retry_after is not None:
+        moments.append(time.time() + retry_after)
+    return max(moments) if moments else None
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

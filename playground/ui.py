@@ -1,0 +1,294 @@
+"""Event handlers: they turn component values into `EditInputs`, call the run, and turn failures into messages.
+
+The only module besides app.py that knows about Gradio.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from . import images, segmind
+from . import mask as masks
+from .config import load_settings, server_api_key
+from .errors import SegmindError
+from .params import PARAMS, PARAMS_BY_NAME
+from .presets import PRESET_FIELDS, Preset
+from .run import EditInputs, InputError, RunRecord, resume_job, run_edit
+
+log = logging.getLogger(__name__)
+USER_ERRORS = (InputError, SegmindError, images.ImageInputError, masks.MaskError)
+PHASES = {"submitting": "Sending", "queued": "Queued at Segmind", "processing": "Processing",
+          "downloading": "Downloading the result"}
+
+
+def resolve_key(typed: str | None) -> str:
+    """The visitor's own key when typed, else the server owner's; empty when there is neither."""
+    return (typed or "").strip() or server_api_key() or ""
+
+
+def key_status():
+    """On page load: say whether the server's key is in use; the key itself never leaves the server."""
+    if server_api_key():
+        return (gr.update(placeholder="Optional: the server's key is in use", info="Optional."),
+                "🔑 The server's Segmind key is in use. Paste your own key to use your credits instead.")
+    return (gr.update(placeholder="SG_…", info="Required. Used for this page's requests only; never stored."),
+            "🔑 Paste your Segmind API key to run edits (get one from your Segmind console).")
+
+
+def apply_preset(preset: Preset) -> list:
+    """The five controls a preset sets, and its advice; prompt, images, mask and moderation are left alone."""
+    return [preset.params[name] for name in PRESET_FIELDS] + [f"**{preset.label}**: {preset.advice}"]
+
+
+def keep_transparency_possible(background: str, output_format: str):
+    """Choosing transparent while jpeg is selected switches the format to png, and says so."""
+    if background == "transparent" and output_format == "jpeg":
+        gr.Info("jpeg cannot be transparent, so Output format was switched to png.")
+        return "png"
+    return gr.skip()
+
+
+def load_first_ref(refs, editor_value, first_ref):
+    """Choosing reference images loads the first one into an empty editor, ready to paint a mask on."""
+    paths = _gallery_paths(refs)
+    if not paths or (editor_value and editor_value.get("background") is not None):
+        return gr.skip(), first_ref
+    loaded = images.load_image(paths[0], Path(paths[0]).name)
+    return loaded.image, paths[0]
+
+
+def _gallery_paths(refs) -> list[str]:
+    return [str(item[0] if isinstance(item, (list, tuple)) else item) for item in refs or []]
+
+
+def ui_inputs(prompt, editor_value, refs, urls_text, first_ref, param_values) -> EditInputs:
+    """The page's inputs in run form: the editor's image first, then the reference uploads, then typed URLs."""
+    background = (editor_value or {}).get("background")
+    paths = _gallery_paths(refs)
+    uploads: list[tuple[object, str]] = []
+    mask = None
+    if background is not None:
+        uploads.append((background, "The editor's image"))
+        if first_ref and paths and paths[0] == first_ref:
+            paths = paths[1:]
+        mask = masks.mask_from_layers(background.size, list(editor_value.get("layers") or []))
+    uploads += [(p, Path(p).name) for p in paths]
+    urls = [line.strip() for line in (urls_text or "").splitlines() if line.strip()]
+    params = {p.name: p.coerce(v) for p, v in zip(PARAMS, param_values, strict=True)}
+    return EditInputs(prompt=prompt or "", images=uploads, image_urls=urls, mask=mask, params=params)
+
+
+def mask_view(inputs: EditInputs):
+    """The mask that will be sent, over the first image, with its painted share and warnings."""
+    if not inputs.images or inputs.images[0][1] != "The editor's image":
+        return None, "Upload an image into the editor and paint the area to change."
+    first = inputs.images[0][0]
+    lines = [f"Painted: **{masks.painted_share(inputs.mask):.1f}%** of the image."] if inputs.mask else []
+    lines += [f"⚠️ {w}" for w in masks.coverage_warnings(inputs.mask)]
+    return masks.preview(first, inputs.mask), "\n\n".join(lines)
+
+
+def show_mask(prompt, editor_value, refs, urls_text, first_ref, *param_values):
+    return mask_view(ui_inputs(prompt, editor_value, refs, urls_text, first_ref, param_values))
+
+
+def progress_html(phase: str, elapsed_s: float, request_id: str | None = None) -> str:
+    share = min(elapsed_s / segmind.TYPICAL_DURATION_S, 0.97)
+    label = PHASES.get(phase, phase)
+    rid = f" · request <code>{html.escape(request_id)}</code>" if request_id else ""
+    return (f"<div class='run-progress'><progress max='1' value='{share:.3f}'></progress>"
+            f"<span><b>{label}</b> · {elapsed_s:.0f} s of a typical {segmind.TYPICAL_DURATION_S:.0f} s{rid}"
+            "</span></div>")
+
+
+def result_markdown(record: RunRecord) -> str:
+    facts = [f"**Done in {record.elapsed_s:.1f} s**"]
+    if record.output_format and record.output_size:
+        facts.append(f"{record.output_format} {record.output_size[0]}×{record.output_size[1]}")
+    if record.cost is not None:
+        facts.append(f"cost {record.cost:g} credits")
+    if record.remaining_credits is not None:
+        facts.append(f"remaining credits **{record.remaining_credits:g}**")
+    if record.request_id:
+        facts.append(f"request `{record.request_id}`")
+    lines = [" · ".join(facts)]
+    lines += [f"⚠️ {p}" for p in record.problems]
+    lines += [f"ℹ️ {n}" for n in record.notes]
+    return "\n\n".join(lines)
+
+
+def _in_thread(work: Callable[[Callable, Callable], RunRecord]) -> Iterator[tuple[str, object]]:
+    """Run `work` in a worker thread and yield its status reports, plus a tick every second for the clock."""
+    events: queue.Queue = queue.Queue()
+
+    def target():
+        try:
+            events.put(("done", work(lambda s: events.put(("status", s)), lambda j: events.put(("submitted", j)))))
+        except Exception as exc:  # handed to the page, which shows it; the worker must not die silently
+            events.put(("error", exc))
+
+    threading.Thread(target=target, daemon=True).start()
+    while True:
+        try:
+            kind, value = events.get(timeout=1.0)
+        except queue.Empty:
+            kind, value = "tick", None
+        yield kind, value
+        if kind in ("done", "error"):
+            return
+
+
+def user_message(exc: Exception) -> str:
+    if isinstance(exc, USER_ERRORS):
+        return str(exc)
+    log.error("Unexpected failure in a run: %s", type(exc).__name__, exc_info=exc)
+    return f"Something unexpected went wrong ({type(exc).__name__}). Nothing was changed; try again."
+
+
+def follow_run(work, stop: threading.Event, outputs: dict, record_hint: RunRecord | None = None):
+    """Drive a run in the background and stream progress, the job to keep, and finally the result."""
+    progress, result, download, info, job_state = (outputs[k] for k in
+                                                   ("progress", "result", "download", "info", "job_state"))
+    started = time.time()
+    phase, request_id = "submitting", None
+    for kind, value in _in_thread(work):
+        if stop.is_set() and kind not in ("done", "error"):
+            gr.Warning(f"Stopped waiting. Segmind may still finish and bill request {request_id or '(not queued yet)'}"
+                       "; its result stays available for an hour.")
+            yield {progress: "", job_state: None}
+            return
+        if kind == "status":
+            phase, request_id = value.phase, value.request_id or request_id
+        elif kind == "submitted":
+            request_id = value.request_id
+            yield {job_state: {"request_id": value.request_id, "submitted_at": value.submitted_at,
+                               "record": (record_hint.to_dict() if record_hint else None)}}
+        elif kind == "error":
+            yield {progress: "", job_state: None}
+            raise gr.Error(user_message(value), duration=None)
+        elif kind == "done":
+            yield {progress: "", result: value.output_path, download: gr.update(value=value.output_path,
+                   visible=True), info: result_markdown(value), job_state: None}
+            return
+        yield {progress: progress_html(phase, time.time() - started, request_id)}
+
+
+def generate(outputs: dict):
+    """The Generate handler, bound to the page's components in app.py."""
+
+    def handler(prompt, editor_value, refs, urls_text, first_ref, api_key, *param_values):
+        stop = threading.Event()
+        yield {outputs["stop_state"]: stop}
+        try:
+            inputs = ui_inputs(prompt, editor_value, refs, urls_text, first_ref, param_values)
+            preview, note = mask_view(inputs)
+        except USER_ERRORS as exc:
+            raise gr.Error(str(exc), duration=None) from None
+        yield {outputs["mask_preview"]: preview, outputs["mask_note"]: note}
+        key, settings = resolve_key(api_key), load_settings()
+        hint = RunRecord(prompt=inputs.prompt, params=inputs.params, image_names=[n for _, n in inputs.images],
+                         image_urls=inputs.image_urls, mask_share=None, mode=settings.api_mode,
+                         started_at=time.time())
+
+        def work(on_status, on_submit):
+            return run_edit(inputs, api_key=key, settings=settings, on_status=on_status, on_submit=on_submit,
+                            stop=stop)
+
+        yield from follow_run(work, stop, outputs, hint)
+
+    return handler
+
+
+def resume(outputs: dict):
+    """On page load: pick up a job that was still running when the page was closed or reloaded."""
+
+    def handler(job_state, api_key):
+        if not job_state or not job_state.get("request_id"):
+            return
+        key = resolve_key(api_key)
+        if not key:
+            gr.Info(f"A job (request {job_state['request_id']}) was running before the reload. Paste your API key "
+                    "and press Resume to fetch its result.")
+            yield {outputs["resume_button"]: gr.update(visible=True)}
+            return
+        stop = threading.Event()
+        yield {outputs["stop_state"]: stop, outputs["resume_button"]: gr.update(visible=False)}
+        fields = RunRecord.__dataclass_fields__
+        saved = {k: v for k, v in (job_state.get("record") or {}).items() if k in fields}
+        record = RunRecord(**{"prompt": "", "params": {}, "image_names": [], "image_urls": [], "mask_share": None,
+                              "mode": "queue", "started_at": time.time(), **saved})
+        settings = load_settings()
+
+        def work(on_status, on_submit):
+            return resume_job(str(job_state["request_id"]), record, api_key=key, settings=settings,
+                              on_status=on_status, stop=stop, submitted_at=job_state.get("submitted_at"))
+
+        yield from follow_run(work, stop, outputs)
+
+    return handler
+
+
+def stop_waiting(stop: threading.Event | None):
+    if stop is not None:
+        stop.set()
+
+
+def check_credits(api_key):
+    key = resolve_key(api_key)
+    if not key:
+        raise gr.Error("Paste your Segmind API key first.")
+    try:
+        credits = segmind.get_credits(api_key=key, base_url=load_settings().base_url)
+    except SegmindError as exc:
+        raise gr.Error(str(exc)) from None
+    parts = [f"{k.replace('-', ' ')}: **{v:g}**" for k, v in credits.items() if isinstance(v, (int, float))]
+    return "💳 " + (" · ".join(parts) or "no balance reported")
+
+
+def edit(prompt: str, images: list | None = None, mask: str | None = None, image_urls: list | None = None,
+         size: str = PARAMS_BY_NAME["size"].default, quality: str = PARAMS_BY_NAME["quality"].default,
+         background: str = PARAMS_BY_NAME["background"].default,
+         output_format: str = PARAMS_BY_NAME["output_format"].default,
+         output_compression: float = PARAMS_BY_NAME["output_compression"].default,
+         moderation: str = PARAMS_BY_NAME["moderation"].default, api_key: str | None = None):
+    """Edit images with Segmind's GPT Image 1 Edit Mini.
+
+    `images` are image files (the first is edited), `mask` an optional PNG the size of the first image with
+    alpha 0 where to edit, `image_urls` extra http(s) image URLs. Returns the edited image file and a dict with
+    `remaining_credits`, `elapsed_s`, `request_id` and the rest of the run's record.
+    """
+    values = {"size": size, "quality": quality, "background": background, "output_format": output_format,
+              "output_compression": output_compression, "moderation": moderation}
+    params = {name: PARAMS_BY_NAME[name].coerce(value) for name, value in values.items()}
+    uploads = [(p, Path(p).name) for p in _file_paths(images)]
+    try:
+        mask_image = None
+        if mask:
+            mask_path = _file_paths([mask])[0]
+            first = images_size(uploads)
+            mask_image, _ = masks.mask_from_upload(Image.open(mask_path), first, "auto")
+        inputs = EditInputs(prompt=prompt or "", images=uploads, image_urls=[str(u) for u in image_urls or []],
+                            mask=mask_image, params=params)
+        record = run_edit(inputs, api_key=resolve_key(api_key), settings=load_settings())
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc)) from None
+    return record.output_path, record.to_dict()
+
+
+def images_size(uploads) -> tuple[int, int]:
+    if not uploads:
+        raise InputError("A mask needs an uploaded first image.")
+    return images.load_image(*uploads[0]).image.size
+
+
+def _file_paths(files) -> list[str]:
+    return [str(getattr(f, "name", None) or (f.get("path") if isinstance(f, dict) else f)) for f in files or []]

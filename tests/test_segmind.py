@@ -1,0 +1,274 @@
+"""The request function against the strict fake over real HTTP: the exact body sent, each error, the retry policy."""
+
+import base64
+import io
+import socket
+import threading
+
+import pytest
+from PIL import Image
+
+from playground import errors, segmind
+from playground.params import DEFAULTS, build_payload
+
+KEY = "test-key"
+FAST_POLL = segmind.PollPolicy(first_s=0.01, factor=1.0, max_s=0.01, deadline_s=20)
+
+
+def png_data_url(size=(64, 48), colour=(200, 30, 30)) -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def payload(**params):
+    return build_payload("make it blue", [png_data_url()], None, {**DEFAULTS, **params})
+
+
+class Sleeps(list):
+    """Records the waits the retry policy asks for, instead of waiting."""
+
+    def __call__(self, seconds):
+        self.append(seconds)
+
+
+def policy(sleeps=None, attempts=3):
+    return segmind.RetryPolicy(attempts=attempts, sleep=sleeps if sleeps is not None else Sleeps(),
+                               jitter=lambda: 0.0)
+
+
+def sync(fake, body=None, key=KEY, **kw):
+    kw.setdefault("retry", policy())
+    return segmind.edit_image(body or payload(), api_key=key, base_url=fake.url, mode="sync", **kw)
+
+
+def queued(fake, body=None, key=KEY, **kw):
+    kw.setdefault("retry", policy())
+    kw.setdefault("poll", FAST_POLL)
+    return segmind.edit_image(body or payload(), api_key=key, base_url=fake.url, mode="queue", **kw)
+
+
+def test_sync_sends_exactly_the_documented_body_and_headers(fake):
+    body = payload(size="1024x1024", quality="high", output_format="webp", output_compression=80)
+    result = sync(fake, body)
+    sent = fake.requests[-1]
+    assert (sent.method, sent.path) == ("POST", "/v1/gpt-image-1-edit-mini")
+    assert sent.headers["x-api-key"] == KEY
+    assert sent.headers["content-type"].startswith("application/json")
+    assert sent.json == {"prompt": "make it blue", "image_urls": [body["image_urls"][0]], "size": "1024x1024",
+                         "quality": "high", "background": "opaque", "output_format": "webp",
+                         "output_compression": 80, "moderation": "auto"}
+    assert result.format == "webp" and result.mode == "sync"
+    assert Image.open(io.BytesIO(result.image)).size == (1024, 1024)
+    assert result.remaining_credits == pytest.approx(50.0 - 0.028)
+    assert result.cost == pytest.approx(0.028)
+    assert result.request_id
+
+
+def test_output_compression_from_a_slider_is_sent_as_an_integer(fake):
+    sync(fake, build_payload("p", [png_data_url()], None, {**DEFAULTS, "output_compression": 60.0}))
+    assert fake.requests[-1].json["output_compression"] == 60
+    assert isinstance(fake.requests[-1].json["output_compression"], int)
+
+
+def test_queue_mode_submits_polls_and_downloads(fake):
+    fake.queue_polls = (2, 2)
+    phases = []
+    result = queued(fake, on_status=lambda s: phases.append(s.phase))
+    assert result.mode == "queue" and result.format == "png"
+    assert fake.count("POST", "/v2/gpt-image-1-edit-mini") == 1
+    assert fake.count("GET", "/v2/requests/") >= 5
+    assert phases[0] == "submitting" and "queued" in phases and "processing" in phases
+    assert phases[-1] == "downloading"
+    assert result.remaining_credits == pytest.approx(50.0 - 0.028)
+    assert result.cost == pytest.approx(0.028)
+    download = [r for r in fake.requests if r.path.startswith("/outputs/")]
+    assert download and "x-api-key" not in download[0].headers
+
+
+@pytest.mark.parametrize("mode", ["sync", "queue"])
+@pytest.mark.parametrize(("fault", "error", "words"), [
+    ("400", errors.BadRequest, "refused"),
+    ("403", errors.Forbidden, "permissions"),
+    ("404", errors.NotFound, "SEGMIND_BASE_URL"),
+    ("405", errors.MethodNotAllowed, "method not allowed"),
+    ("406", errors.NotEnoughCredits, "Top up"),
+    ("410", errors.ModelRetired, "retired"),
+    ("422", errors.BadRequest, "validate"),
+    ("500", errors.ServerError, "try again"),
+    ("502", errors.ServerError, "502"),
+    ("503", errors.ServerError, "503"),
+    ("504", errors.ServerError, "504"),
+])
+def test_each_error_status_has_its_own_message(fake, mode, fault, error, words):
+    fake.fail(fault, times=5)
+    run = sync if mode == "sync" else queued
+    with pytest.raises(error) as caught:
+        run(fake)
+    assert words.lower() in caught.value.message.lower()
+    assert KEY not in caught.value.message and "<html" not in caught.value.message.lower()
+
+
+def test_missing_and_invalid_keys_are_told_apart(fake):
+    with pytest.raises(errors.AuthError, match="no API key"):
+        sync(fake, key="")
+    with pytest.raises(errors.AuthError, match="rejected the API key") as caught:
+        sync(fake, key="SG_wrongwrongwrong")
+    assert "SG_wrongwrongwrong" not in str(caught.value)
+
+
+@pytest.mark.parametrize("fault", ["json200", "html200"])
+def test_a_200_that_is_not_an_image(fake, fault):
+    fake.fail(fault)
+    with pytest.raises(errors.NotAnImage, match="instead of an image"):
+        sync(fake)
+
+
+def test_a_truncated_image(fake):
+    fake.fail("truncated")
+    with pytest.raises(errors.Truncated, match="incomplete"):
+        sync(fake)
+
+
+def test_a_truncated_download_in_queue_mode_is_retried(fake):
+    fake.fail("truncated", on="download")
+    assert queued(fake).format == "png"
+    assert fake.count("GET", "/outputs/") == 2
+
+
+def test_rate_limit_is_retried_after_the_reset_header(fake):
+    fake.fail("429", times=2, reset_in=3.0)
+    sleeps = Sleeps()
+    result = sync(fake, retry=policy(sleeps))
+    assert result.format == "png"
+    assert fake.count("POST", "/v1/") == 3
+    assert len(sleeps) == 2 and all(1.5 < s <= 3.5 for s in sleeps)
+
+
+def test_retry_after_is_honoured_when_present(fake):
+    fake.fail("429", reset_in=0.0, retry_after=7)
+    sleeps = Sleeps()
+    sync(fake, retry=policy(sleeps))
+    assert len(sleeps) == 1 and 6 <= sleeps[0] <= 7.5
+
+
+def test_rate_limit_reset_far_away_is_not_waited_for(fake):
+    fake.fail("429", reset_in=3600)
+    sleeps = Sleeps()
+    with pytest.raises(errors.RateLimited, match="resets at"):
+        sync(fake, retry=policy(sleeps))
+    assert sleeps == [] and fake.count("POST", "/v1/") == 1
+
+
+def test_server_errors_are_retried_a_bounded_number_of_times_with_growing_waits(fake):
+    fake.fail("503", times=10)
+    sleeps = Sleeps()
+    with pytest.raises(errors.ServerError):
+        sync(fake, retry=policy(sleeps, attempts=3))
+    assert fake.count("POST", "/v1/") == 3
+    assert sleeps[1] > sleeps[0] > 0
+
+
+@pytest.mark.parametrize("fault", ["400", "403", "406", "410", "422"])
+def test_client_errors_are_never_retried(fake, fault):
+    fake.fail(fault, times=5)
+    with pytest.raises(errors.SegmindError):
+        queued(fake)
+    assert fake.count("POST", "/v2/") == 1
+
+
+def test_a_broken_connection_after_sending_is_not_retried(fake):
+    fake.fail("reset")
+    with pytest.raises(errors.MaybeBilled, match="may still run and bill"):
+        sync(fake)
+    assert fake.count("POST", "/v1/") == 1
+
+
+def test_a_read_timeout_after_sending_is_not_retried(fake):
+    fake.fail("slow", seconds=1.5)
+    with pytest.raises(errors.MaybeBilled, match=r"no reply within 0\.5 s"):
+        sync(fake, timeouts=segmind.Timeouts(connect=2, read=0.5))
+    assert fake.count("POST", "/v1/") == 1
+
+
+def test_status_polls_are_retried_on_broken_connections(fake):
+    fake.fail("reset", on="status", times=2)
+    assert queued(fake).format == "png"
+    assert fake.count("POST", "/v2/") == 1
+
+
+def test_status_poll_timeouts_are_retried(fake):
+    fake.fail("slow", on="status", seconds=1.0)
+    result = queued(fake, timeouts=segmind.Timeouts(connect=2, poll=0.3))
+    assert result.format == "png"
+
+
+def test_a_failed_job_shows_segmind_s_error_and_the_request_id(fake):
+    fake.fail("job_failed", error="Prompt violates the content policy")
+    with pytest.raises(errors.JobFailed) as caught:
+        queued(fake)
+    assert "Prompt violates the content policy" in caught.value.message
+    assert caught.value.request_id and caught.value.request_id in caught.value.message
+
+
+def test_an_expired_job_names_its_request_id(fake):
+    fake.queue_polls = (50, 0)
+    seen = []
+
+    def expire_on_first_status(status):
+        if status.request_id and not seen:
+            seen.append(status.request_id)
+            fake.expire(status.request_id)
+
+    with pytest.raises(errors.JobExpired) as caught:
+        queued(fake, on_status=expire_on_first_status)
+    assert seen[0] in caught.value.message
+
+
+def test_the_overall_deadline_names_the_request_id(fake):
+    fake.queue_polls = (10_000, 0)
+    with pytest.raises(errors.DeadlineExceeded) as caught:
+        queued(fake, poll=segmind.PollPolicy(first_s=0.01, factor=1.0, max_s=0.01, deadline_s=0.3))
+    assert caught.value.request_id in caught.value.message
+
+
+def test_stop_ends_the_wait_and_warns_about_billing(fake):
+    fake.queue_polls = (10_000, 0)
+    stop = threading.Event()
+    with pytest.raises(errors.Stopped, match="may still finish and bill"):
+        queued(fake, stop=stop, on_status=lambda s: s.phase == "queued" and stop.set())
+
+
+def test_connection_refused():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(errors.ConnectionFailed, match="refused"):
+        segmind.edit_image(payload(), api_key=KEY, base_url=f"http://127.0.0.1:{port}", mode="sync",
+                           retry=policy())
+
+
+def test_dns_failure():
+    with pytest.raises(errors.ConnectionFailed, match="DNS"):
+        segmind.edit_image(payload(), api_key=KEY, base_url="http://no-such-host.invalid", mode="sync",
+                           retry=policy())
+
+
+@pytest.mark.parametrize("field", ["file_urls", "urls"])
+def test_upload_assets_reads_both_answer_shapes(fake, field):
+    fake.upload_field = field
+    urls = segmind.upload_assets([png_data_url(), png_data_url()], api_key=KEY, upload_url=fake.upload_url)
+    assert len(urls) == 2 and all(u.startswith(fake.url) for u in urls)
+    assert fake.requests[-1].json == {"data_urls": [png_data_url(), png_data_url()]}
+
+
+def test_get_credits(fake):
+    assert segmind.get_credits(api_key=KEY, base_url=fake.url)["credits"] == pytest.approx(50.0)
+    with pytest.raises(errors.AuthError):
+        segmind.get_credits(api_key="nope", base_url=fake.url)
+
+
+def test_the_format_comes_from_the_bytes_not_the_header(fake):
+    fake.fail("wrong_format")
+    result = sync(fake, payload(output_format="jpeg"))
+    assert result.format == "png"
