@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .segmind import DEFAULT_BASE_URL, DEFAULT_UPLOAD_URL, PollPolicy
+from .segmind import DEFAULT_BASE_URL, DEFAULT_UPLOAD_URL, PollPolicy, RetryPolicy
 
 TRANSPORTS = ("upload", "inline")
 API_MODES = ("queue", "sync")
@@ -21,10 +21,16 @@ class Settings:
     deadline_s: float = 600.0
     poll_s: float = 2.0
     max_side: int = 2048
+    retries: int = 3
+    retry_base_s: float = 2.0
 
     @property
     def poll(self) -> PollPolicy:
         return PollPolicy(first_s=self.poll_s, max_s=2.5 * self.poll_s, deadline_s=self.deadline_s)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.retries, base_s=self.retry_base_s)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -38,6 +44,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         deadline_s=float(env.get("SEGMIND_DEADLINE_S", 600)),
         poll_s=float(env.get("SEGMIND_POLL_S", 2.0)),
         max_side=int(env.get("SEGMIND_MAX_SIDE", 2048)),
+        retries=int(env.get("SEGMIND_RETRIES", 3)),
+        retry_base_s=float(env.get("SEGMIND_RETRY_BASE_S", 2.0)),
     )
     if settings.transport not in TRANSPORTS:
         raise ValueError(f"SEGMIND_IMAGE_TRANSPORT must be one of {', '.join(TRANSPORTS)}.")

@@ -116,8 +116,9 @@ def prepare(inputs: EditInputs, *, api_key: str, settings: Settings) -> Prepared
         mask = masks.scale_mask(inputs.mask, sent_size)
         mask_share = masks.painted_share(mask)
         data_urls.append(images.to_data_url(masks.to_png_bytes(mask), "image/png"))
-    if settings.transport == "upload":
-        urls = segmind.upload_assets(data_urls, api_key=api_key, upload_url=settings.upload_url)
+    if settings.transport == "upload" and data_urls:
+        urls = segmind.upload_assets(data_urls, api_key=api_key, upload_url=settings.upload_url,
+                                     retry=settings.retry)
     else:
         urls = data_urls
     mask_url = urls.pop() if inputs.mask is not None else None
@@ -137,7 +138,7 @@ def run_edit(inputs: EditInputs, *, api_key: str, settings: Settings,
         raise InputError("Paste your Segmind API key into the API key box (get one from your Segmind console).")
     prepared = prepare(inputs, api_key=api_key, settings=settings)
     result = segmind.edit_image(prepared.payload, api_key=api_key, base_url=settings.base_url,
-                                mode=settings.api_mode, poll=settings.poll, on_status=on_status,
+                                mode=settings.api_mode, poll=settings.poll, retry=settings.retry, on_status=on_status,
                                 on_submit=on_submit, stop=stop)
     return finish(prepared.record, result)
 
@@ -151,7 +152,8 @@ def resume_job(request_id: str, record: RunRecord, *, api_key: str, settings: Se
         raise InputError("The saved job has no valid request id; run the edit again.")
     job = segmind.Job(request_id, f"{settings.base_url}/v2/requests/{request_id}/status",
                       f"{settings.base_url}/v2/requests/{request_id}", submitted_at or time.time())
-    result = segmind.wait_for_job(job, api_key=api_key, poll=settings.poll, on_status=on_status, stop=stop)
+    result = segmind.wait_for_job(job, api_key=api_key, poll=settings.poll, retry=settings.retry,
+                                  on_status=on_status, stop=stop)
     return finish(record, result)
 
 

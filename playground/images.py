@@ -1,0 +1,366 @@
+"""Turn whatever users upload into the smallest faithful image payload for the API."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+MAX_SIDE_DEFAULT = 2048
+MIN_PSNR_DB = 40.0
+
+JPEG_QUALITIES = (90, 92, 94, 97)
+# A fast PNG more than this many times larger than the best JPEG is never worth optimising:
+# zlib's best level rarely gains more than a third over its fastest on photographic content.
+_PNG_HOPELESS_FACTOR = 3.0
+# The sampled estimate of an optimised PNG's size may be this far too high before a real win is missed.
+_PNG_ESTIMATE_MARGIN = 1.1
+_DEFAULT_NAME = "image"
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+_WIDE_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+# Everything PIL may raise while decoding damaged data.
+_DECODE_ERRORS = (OSError, EOFError, ValueError, SyntaxError, struct.error, zlib.error, IndexError)
+
+
+class ImageInputError(ValueError):
+    """An upload that cannot be used; the message names the file, the problem and what to do."""
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded upload, normalised to RGB or RGBA with its EXIF orientation applied."""
+
+    image: Image.Image
+    name: str
+    notes: tuple[str, ...]
+    original_size: tuple[int, int]
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format named by the magic bytes: "png", "jpeg", "webp", "gif", or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    return None
+
+
+def load_image(source: bytes | str | os.PathLike | Image.Image, name: str | None = None) -> LoadedImage:
+    """Decode an upload (bytes, a path or a PIL image) into an RGB or RGBA image.
+
+    EXIF orientation is applied, animations give their first frame, exotic modes (CMYK, 16-bit,
+    palette, greyscale) are converted, and alpha is kept only when some pixel uses it.
+    Raises ImageInputError with a user-facing message for anything unusable.
+    """
+    if isinstance(source, Image.Image):
+        name = name or _display_name(getattr(source, "filename", "") or "")
+        return _normalise(source, name)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        name = name or _DEFAULT_NAME
+    elif isinstance(source, (str, os.PathLike)):
+        name = name or _display_name(source)
+        try:
+            data = Path(source).read_bytes()
+        except FileNotFoundError:
+            raise ImageInputError(f"{name} could not be found; upload it again.") from None
+        except OSError as exc:
+            raise ImageInputError(f"{name} could not be read ({exc.strerror or exc}); upload it again.") from None
+    else:
+        raise TypeError(f"load_image takes bytes, a path or a PIL image, not {type(source).__name__}")
+    if not data:
+        raise ImageInputError(f"{name} is empty (0 bytes); choose a file that contains an image.")
+    try:
+        img = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_large(name, _declared_size(data)) from None
+    except UnidentifiedImageError:
+        if sniff_format(data):
+            raise _damaged(name) from None
+        raise ImageInputError(
+            f"{name} is not an image PIL can read ({_describe_unreadable(data)}); upload a PNG, JPEG, WebP or GIF."
+        ) from None
+    except _DECODE_ERRORS:
+        raise _damaged(name) from None
+    return _normalise(img, name)
+
+
+def _display_name(path: str | os.PathLike) -> str:
+    return os.path.basename(os.fspath(path)) or _DEFAULT_NAME
+
+
+def _too_large(name: str, size: tuple[int, int] | None) -> ImageInputError:
+    limit = Image.MAX_IMAGE_PIXELS
+    what = f"{size[0]}×{size[1]} pixels" if size else "its declared size"
+    return ImageInputError(
+        f"{name} is too large ({what}; the limit is {limit:,} pixels); "
+        "scale it down or crop it before uploading."
+    )
+
+
+def _damaged(name: str) -> ImageInputError:
+    return ImageInputError(f"{name} looks truncated or damaged; export or download it again and re-upload.")
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    # Image.open refuses huge images before handing them back, so ask the format plugins directly for the
+    # header's size (they do not apply the pixel limit) to put the dimensions in the message.
+    Image.init()
+    prefix = data[:16]
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        try:
+            if accept and not accept(prefix):
+                continue
+            with factory(io.BytesIO(data), "") as im:
+                return im.size
+        except Exception:  # any plugin failure just means "not this format"
+            continue
+    return None
+
+
+def _describe_unreadable(data: bytes) -> str:
+    head = data[:64]
+    if head.startswith(b"%PDF"):
+        return "it is a PDF document"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc", b"avif"):
+        return "it is HEIC/AVIF, which is not supported here"
+    if head.lstrip().startswith((b"<svg", b"<?xml")):
+        return "it is SVG/XML, a vector format"
+    sample = data[:4096].decode("utf-8", errors="replace")
+    if "\x00" not in sample and sample.count("\ufffd") <= 2:
+        return "it is a text file"
+    return "unrecognised file format"
+
+
+def _normalise(img: Image.Image, name: str) -> LoadedImage:
+    notes: list[str] = []
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and img.width * img.height > limit:
+        raise _too_large(name, img.size)
+    if getattr(img, "n_frames", 1) > 1:
+        notes.append(f"{name} is animated; its first frame is used.")
+        try:
+            img.seek(0)
+        except _DECODE_ERRORS:
+            raise _damaged(name) from None
+    try:
+        img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_large(name, img.size) from None
+    except _DECODE_ERRORS:
+        raise _damaged(name) from None
+    try:
+        oriented = ImageOps.exif_transpose(img)
+    except Exception:  # malformed EXIF must not cost the user their image
+        oriented = img.copy()
+        notes.append(f"{name} has unreadable EXIF data; it is used as stored, without rotation.")
+    if img.mode == "CMYK":
+        notes.append(f"{name} is a CMYK image; it was converted to RGB, colours may shift slightly.")
+    try:
+        out = _to_rgb_or_rgba(oriented)
+    except ValueError:
+        raise ImageInputError(
+            f"{name} uses the {img.mode} colour mode, which cannot be converted; save it as an RGB PNG or JPEG."
+        ) from None
+    return LoadedImage(image=out, name=name, notes=tuple(notes), original_size=out.size)
+
+
+def _to_rgb_or_rgba(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB, or RGBA when some pixel is not fully opaque. Raises ValueError if impossible."""
+    icc = img.info.get("icc_profile")
+    if img.mode in _WIDE_GREY_MODES:
+        img = _wide_grey_to_l(img)
+    if img.mode == "P":
+        img = img.convert("RGBA" if img.has_transparency_data else "RGB")
+    elif img.mode != "RGBA" and (img.mode in _ALPHA_MODES or "transparency" in img.info):
+        img = img.convert("RGBA")
+    if icc:
+        img = _colour_managed(img, icc)
+    elif img.mode not in ("RGB", "RGBA"):
+        img = img.convert("RGB")
+    if img.mode == "RGBA" and not has_transparency(img):
+        img = img.convert("RGB")
+    return img
+
+
+def _colour_managed(img: Image.Image, icc: bytes) -> Image.Image:
+    # The payload carries no colour profile, so pixels must already be sRGB; without this a CMYK print
+    # profile or a Display P3 photo would arrive with wrong colours. A broken profile falls back to PIL's maths.
+    target = "RGBA" if img.mode == "RGBA" else "RGB"
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if img.mode == target and "srgb" in ImageCms.getProfileDescription(src).lower():
+            return img
+        out = ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode=target)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        out = None
+    return out if out is not None else img.convert(target)
+
+
+def _wide_grey_to_l(img: Image.Image) -> Image.Image:
+    # PIL's own conversion clips everything above 255 to white; scale instead. 16-bit data maps by its full
+    # range (so a dark 16-bit image stays dark), 0..1 floats by 255, anything else is stretched to fit.
+    a = np.asarray(img)
+    if img.mode.startswith("I;16"):
+        scaled = a.astype(np.float64) / 257.0
+    else:
+        a = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+        if img.mode == "F" and lo >= 0.0 and hi <= 1.0:
+            scaled = a * 255.0
+        elif lo >= 0.0 and hi <= 255.0:
+            scaled = a
+        elif lo >= 0.0 and hi <= 65535.0:
+            scaled = a / 257.0
+        else:
+            scaled = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+    out = Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
+    out.info = {k: v for k, v in img.info.items() if k != "transparency"}
+    return out
+
+
+def has_transparency(img: Image.Image) -> bool:
+    """True when at least one pixel is not fully opaque (alpha < 255)."""
+    if img.mode == "P" or (img.mode in ("L", "RGB") and "transparency" in img.info):
+        if not img.has_transparency_data:
+            return False
+        img = img.convert("RGBA")
+    if img.mode not in _ALPHA_MODES:
+        return False
+    return img.getchannel("A").getextrema()[0] < 255
+
+
+def fit_longest_side(img: Image.Image, max_side: int = MAX_SIDE_DEFAULT) -> Image.Image:
+    """Scale `img` down with LANCZOS so its longest side is at most `max_side`, keeping the aspect ratio.
+
+    An image that already fits is returned as is (the same object).
+    """
+    if max_side < 1:
+        raise ValueError(f"max_side must be at least 1 (got {max_side})")
+    w, h = img.size
+    longest = max(w, h)
+    if longest <= max_side:
+        return img
+    scale = max_side / longest
+    size = (max_side, max(1, round(h * scale))) if w >= h else (max(1, round(w * scale)), max_side)
+    return img.resize(size, Image.Resampling.LANCZOS)
+
+
+def encode_for_api(img: Image.Image) -> tuple[bytes, str]:
+    """The smallest faithful encoding of `img` as (bytes, mime type).
+
+    Opaque images: the lowest JPEG quality on the ladder reaching MIN_PSNR_DB (4:4:4), or PNG when it is
+    smaller or no JPEG is faithful. Images with transparency: lossless WebP or PNG, whichever is smaller.
+    """
+    img = _to_rgb_or_rgba(img) if img.mode not in ("RGB", "RGBA") else img
+    if img.mode == "RGBA" and not has_transparency(img):
+        img = img.convert("RGB")
+    candidates: list[tuple[bytes, str]] = []
+    if img.mode == "RGBA":
+        candidates.append((_save(img, "WEBP", lossless=True, exact=True), "image/webp"))
+    else:
+        jpeg = _faithful_jpeg(img)
+        if jpeg is not None:
+            candidates.append((jpeg, "image/jpeg"))
+    candidates.append((_smallest_png(img, min((len(c[0]) for c in candidates), default=None)), "image/png"))
+    return min(candidates, key=lambda c: len(c[0]))
+
+
+def _save(img: Image.Image, fmt: str, **params: object) -> bytes:
+    # PNG and JPEG writers copy some metadata from img.info; the API only needs pixels.
+    if fmt == "PNG":
+        params = {"icc_profile": None, "transparency": None, **params}
+    elif fmt == "JPEG":
+        params = {"comment": None, **params}
+    buf = io.BytesIO()
+    img.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def _faithful_jpeg(img: Image.Image) -> bytes | None:
+    for quality in JPEG_QUALITIES:
+        data = _save(img, "JPEG", quality=quality, subsampling=0, optimize=True, progressive=True)
+        with Image.open(io.BytesIO(data)) as decoded:
+            if psnr(img, decoded) >= MIN_PSNR_DB:
+                return data
+    return None
+
+
+def _smallest_png(img: Image.Image, to_beat: int | None) -> bytes:
+    paletted = _exact_palette(img)
+    if paletted is not None:
+        # Few colours (screenshots, diagrams) fit an exact palette, which PNG stores far more compactly.
+        return _save(paletted, "PNG", optimize=True, transparency=paletted.info.get("transparency"))
+    quick = _save(img, "PNG", compress_level=1)
+    # Optimising a big PNG takes seconds; skip it when a sample shows it cannot beat the other candidate.
+    if to_beat is not None and len(quick) > to_beat:
+        if len(quick) > _PNG_HOPELESS_FACTOR * to_beat:
+            return quick
+        if len(quick) * _png_optimise_gain(img) > _PNG_ESTIMATE_MARGIN * to_beat:
+            return quick
+    return min(quick, _save(img, "PNG", optimize=True), key=len)
+
+
+def _png_optimise_gain(img: Image.Image, bands: int = 8) -> float:
+    """Estimated size of an optimised PNG relative to the fastest one, from bands spread over `img`.
+
+    0.0 for images too small to sample, which are cheap to optimise outright.
+    """
+    w, h = img.size
+    band = max(1, h // (8 * bands))
+    if band * bands >= h:
+        return 0.0
+    sample = Image.new(img.mode, (w, band * bands))
+    for i in range(bands):
+        top = (h - band) * i // (bands - 1)
+        sample.paste(img.crop((0, top, w, top + band)), (0, i * band))
+    return len(_save(sample, "PNG", optimize=True)) / len(_save(sample, "PNG", compress_level=1))
+
+
+def _exact_palette(img: Image.Image) -> Image.Image | None:
+    colours = img.getcolors(256)
+    if colours is None:
+        return None
+    bands = len(img.getbands())
+    palette = np.array(sorted(c for _, c in colours), dtype=np.uint8).reshape(-1, bands)
+    shifts = np.arange(bands - 1, -1, -1, dtype=np.uint32) * 8
+    keys = (palette.astype(np.uint32) << shifts).sum(axis=1)
+    pixels = (np.asarray(img).astype(np.uint32) << shifts).sum(axis=2)
+    indices = np.searchsorted(keys, pixels).astype(np.uint8)
+    out = Image.frombytes("P", img.size, indices.tobytes())
+    out.putpalette(palette[:, :3].tobytes(), "RGB")
+    if bands == 4:
+        out.info["transparency"] = palette[:, 3].tobytes()
+    return out
+
+
+def psnr(a: Image.Image, b: Image.Image) -> float:
+    """Peak signal-to-noise ratio in dB between two same-sized images, over RGB or RGBA; inf when identical."""
+    if a.size != b.size:
+        raise ValueError(f"psnr needs images of the same size (got {a.size} and {b.size})")
+    mode = "RGBA" if has_transparency(a) or has_transparency(b) else "RGB"
+    x = np.asarray(a if a.mode == mode else a.convert(mode))
+    y = np.asarray(b if b.mode == mode else b.convert(mode))
+    diff = np.subtract(x, y, dtype=np.int64).ravel()
+    sse = int(diff @ diff)
+    if sse == 0:
+        return float("inf")
+    mse = sse / diff.size
+    return float(10.0 * np.log10(255.0 * 255.0 / mse))
+
+
+def to_data_url(data: bytes, mime: str) -> str:
+    """A base64 `data:` URL for `data` with the given mime type."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"

@@ -1,0 +1,267 @@
+"""Masks in the API's form (alpha 0 = edit, 255 = keep): made from the editor or an upload, checked, shown, applied."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+EDIT_ALPHA = 0
+KEEP_ALPHA = 255
+LEVEL_THRESHOLD = 128
+EDIT_COLOURS = ("auto", "white", "black")
+EMPTY_WARNING_PCT = 0.0
+FULL_WARNING_PCT = 95.0
+GREY_NOTE_PCT = 1.0
+NEAR_BLACK_MAX, NEAR_WHITE_MIN = 32, 223
+TINT_RGB = (255, 0, 255)
+TINT_OPACITY = 0.55
+KEPT_BRIGHTNESS = 0.8
+CHANGE_THRESHOLD = 24
+HEAT_GAIN = 2.0
+HEAT_STOPS = ((0, (0, 0, 0)), (48, (90, 0, 0)), (128, (255, 40, 0)), (200, (255, 200, 0)), (255, (255, 255, 220)))
+
+
+class MaskError(ValueError):
+    """A mask that cannot be used; the message is meant for the user."""
+
+
+def _from_edit_area(edit: np.ndarray) -> Image.Image:
+    rgba = np.zeros((*edit.shape, 4), np.uint8)
+    rgba[..., 3] = np.where(edit, EDIT_ALPHA, KEEP_ALPHA)
+    return Image.fromarray(rgba, "RGBA")
+
+
+def _edit_area(mask: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
+    if size is not None:
+        mask = scale_mask(mask, size)
+    return np.asarray(mask.convert("RGBA").getchannel("A")) == EDIT_ALPHA
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    return "A" in img.getbands() or "a" in img.getbands() or (img.mode == "P" and "transparency" in img.info)
+
+
+def _luminance(img: Image.Image) -> np.ndarray:
+    # 16- and 32-bit greyscale PNGs would clip to white in a plain convert("L").
+    if img.mode.startswith("I") or img.mode == "F":
+        values = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if values.max(initial=0) > 255 else 255.0
+        return np.clip(values * (255.0 / peak), 0, 255)
+    return np.asarray(img.convert("L"), dtype=np.float64)
+
+
+def _size_text(size: tuple[int, int]) -> str:
+    return f"{size[0]}×{size[1]}"
+
+
+def mask_from_layers(size: tuple[int, int], layers: list[Image.Image]) -> Image.Image | None:
+    """The API mask for the editor's painted layers: alpha 0 wherever any layer is painted, 255 elsewhere.
+
+    `size` is the background's size; a layer of another size is scaled to it. Returns None when nothing is painted.
+    """
+    width, height = size
+    painted = np.zeros((height, width), bool)
+    for layer in layers or []:
+        if layer is None:
+            continue
+        alpha = layer.convert("RGBA").getchannel("A")
+        if alpha.size != (width, height):
+            alpha = alpha.resize((width, height), Image.Resampling.NEAREST)
+        painted |= np.asarray(alpha) > 0
+    if not painted.any():
+        return None
+    return _from_edit_area(painted)
+
+
+def mask_from_upload(
+    img: Image.Image, size: tuple[int, int], edit_colour: str = "auto"
+) -> tuple[Image.Image, list[str]]:
+    """An uploaded mask in any common convention, turned into the API's form at `size`, with notes for the user.
+
+    A mask whose alpha channel is used (some alpha below 255) already follows the API: transparent (alpha < 128) = edit.
+    Otherwise it is read as black and white (luminance split at 128): `edit_colour` "white" or "black" names the colour
+    to edit, and "auto" takes the colour covering the smaller share. Raises MaskError when "auto" cannot tell.
+    """
+    if edit_colour not in EDIT_COLOURS:
+        raise MaskError(f"The edit colour must be one of {', '.join(EDIT_COLOURS)} (got {edit_colour!r}).")
+    notes: list[str] = []
+    alpha = np.asarray(img.convert("RGBA").getchannel("A")) if _has_alpha(img) else None
+    if alpha is not None and alpha.min() < KEEP_ALPHA:
+        edit = alpha < LEVEL_THRESHOLD
+        if edit_colour != "auto":
+            notes.append(f"The mask has transparency, so its transparent part is the edit area; "
+                         f"the choice \"{edit_colour} = edit\" only applies to black-and-white masks.")
+        if not edit.any():
+            notes.append("The mask is only slightly transparent (no pixel is more than half transparent), "
+                         "so nothing counts as the edit area.")
+    else:
+        levels = _luminance(img)
+        white = levels >= LEVEL_THRESHOLD
+        grey_pct = 100.0 * np.count_nonzero((levels > NEAR_BLACK_MAX) & (levels < NEAR_WHITE_MIN)) / levels.size
+        if grey_pct > GREY_NOTE_PCT:
+            notes.append(f"The mask is not purely black and white ({grey_pct:.0f}% of it is grey or coloured); "
+                         "it was split at mid-grey.")
+        if edit_colour == "white":
+            edit = white
+        elif edit_colour == "black":
+            edit = ~white
+        else:
+            white_pct = 100.0 * np.count_nonzero(white) / white.size
+            if white_pct in (0.0, 100.0):
+                colour = "white" if white_pct else "black"
+                raise MaskError(f"The mask is all {colour} and has no transparency, so it does not show which part "
+                                "to edit. Paint the area to change in white on black (or black on white), "
+                                "or use transparency for it.")
+            white_is_edit = white_pct <= 50.0
+            edit = white if white_is_edit else ~white
+            colour, other = ("white", "black") if white_is_edit else ("black", "white")
+            share = white_pct if white_is_edit else 100.0 - white_pct
+            notes.append(f"The mask is black and white without transparency. Guessed that {colour} marks the area to "
+                         f"edit, since it covers the smaller part ({share:.1f}%). If it is the other way round, "
+                         f"choose {other} as the edit colour.")
+    mask = _from_edit_area(edit)
+    if mask.size != tuple(size):
+        source_ratio, target_ratio = mask.width / mask.height, size[0] / size[1]
+        stretched = " Its shape differs, so it was stretched." if abs(source_ratio / target_ratio - 1) > 0.01 else ""
+        notes.append(f"The mask was {_size_text(mask.size)} and was scaled to {_size_text(size)} "
+                     f"to match the first image.{stretched}")
+        mask = scale_mask(mask, size)
+    return mask, notes
+
+
+def invert_mask(mask: Image.Image) -> Image.Image:
+    """The same mask with edit and keep swapped (alpha 0 ↔ 255)."""
+    alpha = np.asarray(mask.convert("RGBA").getchannel("A"))
+    rgba = np.zeros((*alpha.shape, 4), np.uint8)
+    rgba[..., 3] = KEEP_ALPHA - alpha
+    return Image.fromarray(rgba, "RGBA")
+
+
+def painted_share(mask: Image.Image | None) -> float:
+    """Percent of the mask's pixels that will be edited (alpha 0); 0.0 without a mask."""
+    if mask is None:
+        return 0.0
+    edit = _edit_area(mask)
+    return 100.0 * np.count_nonzero(edit) / edit.size
+
+
+def coverage_warnings(mask: Image.Image | None) -> list[str]:
+    """Warnings about a mask that edits nothing or nearly everything."""
+    share = painted_share(mask)
+    if share <= EMPTY_WARNING_PCT:
+        return ["Nothing is painted: no mask is sent and the model may change the whole image."]
+    if share >= FULL_WARNING_PCT:
+        return [f"Nearly all of the image is painted ({share:.0f}%): the whole image may change."]
+    return []
+
+
+def scale_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The mask at `size` (width, height); nearest-neighbour, so a binary mask stays binary."""
+    mask = mask.convert("RGBA")
+    size = (int(size[0]), int(size[1]))
+    return mask.copy() if mask.size == size else mask.resize(size, Image.Resampling.NEAREST)
+
+
+def to_png_bytes(mask: Image.Image) -> bytes:
+    """The mask as the RGBA PNG that is sent to the API."""
+    buffer = io.BytesIO()
+    mask.convert("RGBA").save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _flatten(image: Image.Image) -> np.ndarray:
+    if _has_alpha(image):
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image.convert("RGBA"))
+    return np.asarray(image.convert("RGB"), dtype=np.float32)
+
+
+def preview(image: Image.Image, mask: Image.Image | None) -> Image.Image:
+    """The image as the mask will treat it: the edit area tinted magenta, the kept area slightly dimmed."""
+    if mask is None:
+        return image.copy()
+    rgb = _flatten(image)
+    edit = _edit_area(mask, image.size)[..., None]
+    tinted = rgb * (1 - TINT_OPACITY) + np.array(TINT_RGB, np.float32) * TINT_OPACITY
+    shown = np.where(edit, tinted, rgb * KEPT_BRIGHTNESS)
+    return Image.fromarray(np.round(shown).astype(np.uint8), "RGB")
+
+
+def _distance_to(area: np.ndarray, limit: int) -> np.ndarray:
+    """Euclidean distance of each pixel to the nearest pixel of `area`: exact up to `limit`, above `limit` beyond it."""
+    height, width = area.shape
+    far = limit + 1
+    rows = np.arange(height)[:, None]
+    above = np.maximum.accumulate(np.where(area, rows, -height - far), axis=0)
+    below = np.minimum.accumulate(np.where(area, rows, 2 * height + far)[::-1], axis=0)[::-1]
+    column = np.minimum(np.minimum(rows - above, below - rows), far).astype(np.float32) ** 2
+    squared = column.copy()
+    # The nearest area pixel lies within `limit` columns whenever it is within `limit` at all.
+    for dx in range(1, min(limit, width - 1) + 1):
+        step = np.float32(dx * dx)
+        np.minimum(squared[:, dx:], column[:, :-dx] + step, out=squared[:, dx:])
+        np.minimum(squared[:, :-dx], column[:, dx:] + step, out=squared[:, :-dx])
+    return np.sqrt(squared)
+
+
+def paste_back(original: Image.Image, edited: Image.Image, mask: Image.Image, feather_px: int = 8) -> Image.Image:
+    """The edit inside the mask and the original outside it, at the original's size and mode.
+
+    `edited` is scaled to the original (Lanczos) and `mask` too (nearest). The edit area is exactly the edited
+    pixels; the seam is a smooth ramp lying wholly in the kept area, so every pixel 2 * feather_px or more away
+    from the edit area is exactly the original.
+    """
+    if feather_px < 0:
+        raise ValueError(f"feather_px must be 0 or more (got {feather_px}).")
+    mode = original.mode if original.mode in ("RGB", "RGBA") else ("RGBA" if _has_alpha(original) else "RGB")
+    base = original.convert(mode)
+    edited = edited.convert(mode)
+    if edited.size != base.size:
+        edited = edited.resize(base.size, Image.Resampling.LANCZOS)
+    edit = _edit_area(mask, base.size)
+    if feather_px:
+        # A ramp on the exact distance, not a blur: a blur's tail never reaches zero, a ramp ends where the seam does.
+        seam = 2 * feather_px
+        ramp = np.clip(_distance_to(edit, seam) / seam, 0.0, 1.0)
+        weight = 1.0 - ramp * ramp * (3.0 - 2.0 * ramp)
+    else:
+        weight = edit.astype(np.float32)
+    before = np.asarray(base, dtype=np.float32)
+    after = np.asarray(edited, dtype=np.float32)
+    blended = before + (after - before) * weight[..., None]
+    return Image.fromarray(np.round(blended).astype(np.uint8), mode)
+
+
+def _heat_colours() -> np.ndarray:
+    levels = np.arange(256)
+    stops = np.array([level for level, _ in HEAT_STOPS])
+    colours = np.array([rgb for _, rgb in HEAT_STOPS], dtype=np.float64)
+    return np.stack([np.interp(levels, stops, colours[:, c]) for c in range(3)], axis=1).astype(np.uint8)
+
+
+def change_heatmap(original: Image.Image, edited: Image.Image, mask: Image.Image) -> tuple[Image.Image, float]:
+    """What the model changed outside the mask.
+
+    Returns a heat map at the original's size and the percent of kept-area pixels that changed.
+
+    A kept pixel counts as changed when a colour channel differs by more than CHANGE_THRESHOLD (compression noise
+    stays below it). The heat map is dark where nothing changed, hot where something did; the edit area is grey.
+    """
+    before = _flatten(original)
+    edited = edited.convert("RGBA" if _has_alpha(edited) else "RGB")
+    if edited.size != original.size:
+        edited = edited.resize(original.size, Image.Resampling.LANCZOS)
+    after = _flatten(edited)
+    difference = np.abs(after - before).max(axis=2)
+    edit = _edit_area(mask, original.size)
+    kept = ~edit
+    kept_count = np.count_nonzero(kept)
+    changed_pct = 100.0 * np.count_nonzero(kept & (difference > CHANGE_THRESHOLD)) / kept_count if kept_count else 0.0
+    luminance = before @ np.array([0.299, 0.587, 0.114], np.float32)
+    heat = _heat_colours()[np.clip(difference * HEAT_GAIN, 0, 255).astype(np.uint8)].astype(np.float32)
+    backdrop = (luminance * 0.2)[..., None]
+    neutral = (80.0 + luminance * 0.15)[..., None]
+    shown = np.where(edit[..., None], neutral, np.maximum(heat, backdrop))
+    return Image.fromarray(np.round(shown).astype(np.uint8), "RGB"), changed_pct

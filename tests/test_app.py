@@ -1,0 +1,154 @@
+"""The `/edit` endpoint through gradio_client against the running app and the strict fake: the same checks and
+request function as the Generate button."""
+
+import io
+
+import numpy as np
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+KEY = "test-key"
+
+
+def save(tmp_path, name, image, fmt="PNG"):
+    path = tmp_path / name
+    image.save(path, fmt)
+    return str(path)
+
+
+def photo(size=(600, 400)):
+    w, h = size
+    x, y = np.meshgrid(np.linspace(0, 255, w), np.linspace(0, 255, h))
+    return Image.fromarray(np.dstack([x, y, 255 - x]).astype(np.uint8), "RGB")
+
+
+def rect_mask(size, box):
+    """API form: alpha 0 inside `box` (the area to edit), 255 elsewhere."""
+    mask = Image.new("RGBA", size, (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), box)
+    return mask
+
+
+def call(client, **kw):
+    kw.setdefault("api_key", KEY)
+    return client.predict(api_name="/edit", **kw)
+
+
+@pytest.mark.parametrize(("mode", "transport"), [("queue", "upload"), ("sync", "inline"), ("queue", "inline")])
+def test_edit_with_a_mask_edits_exactly_the_painted_area(client, fake, app_env, tmp_path, mode, transport):
+    app_env(SEGMIND_API_MODE=mode, SEGMIND_IMAGE_TRANSPORT=transport)
+    image = save(tmp_path, "photo.png", photo((600, 400)))
+    mask = save(tmp_path, "mask.png", rect_mask((600, 400), (100, 100, 300, 200)))
+    path, record = call(client, prompt="add a red balloon", images=[handle_file(image)], mask=handle_file(mask),
+                        size="1536x1024")
+    assert path.endswith(".png")
+    assert record["remaining_credits"] == pytest.approx(50 - 0.028)
+    assert record["elapsed_s"] >= 0 and record["request_id"]
+    sent = fake.edits[-1]
+    assert sent.images[0].size == (600, 400)
+    alpha = np.asarray(sent.mask.getchannel("A"))
+    assert alpha[100:200, 100:300].max() == 0 and alpha[:100].min() == 255 and alpha[200:].min() == 255
+    out = np.asarray(Image.open(path).convert("RGB"))
+    assert out.shape == (1024, 1536, 3)
+    green = (out[..., 1] > 240) & (out[..., 0] < 15) & (out[..., 2] < 15)
+    ys, xs = np.nonzero(green)
+    assert abs(xs.min() - 256) <= 3 and abs(xs.max() - 768) <= 3 and abs(ys.min() - 256) <= 3
+    assert abs(ys.max() - 512) <= 3
+    payload = fake.edits[-1].payload
+    if transport == "inline":
+        assert payload["image_urls"][0].startswith("data:image/") and payload["mask"].startswith("data:image/png")
+    else:
+        assert payload["image_urls"][0].startswith(fake.url + "/assets/")
+        assert fake.count("POST", "/upload-asset") == 1
+
+
+def test_typed_urls_go_through_unchanged_after_the_uploads(client, fake, app_env, tmp_path):
+    buf = io.BytesIO()
+    photo((300, 300)).save(buf, "JPEG")
+    url = fake.add_asset(buf.getvalue(), "ref.jpg")
+    image = save(tmp_path, "first.png", photo((400, 400)))
+    call(client, prompt="match the style", images=[handle_file(image)], image_urls=[url])
+    urls = fake.edits[-1].payload["image_urls"]
+    assert len(urls) == 2 and urls[1] == url
+
+
+def test_urls_alone_are_enough(client, fake, tmp_path):
+    buf = io.BytesIO()
+    photo((300, 200)).save(buf, "PNG")
+    url = fake.add_asset(buf.getvalue(), "only.png")
+    path, _ = call(client, prompt="make it night", image_urls=[url], output_format="jpeg", output_compression=70)
+    assert path.endswith(".jpg")
+    assert open(path, "rb").read(3) == b"\xff\xd8\xff"
+    assert fake.edits[-1].payload["image_urls"] == [url]
+    assert fake.edits[-1].payload["output_compression"] == 70
+
+
+def test_the_server_key_is_used_when_none_is_given(client, fake, app_env, tmp_path):
+    app_env(SEGMIND_API_KEY=KEY)
+    image = save(tmp_path, "a.png", photo())
+    path, record = call(client, prompt="brighter", images=[handle_file(image)], api_key=None)
+    assert path.endswith(".png") and KEY not in repr(record)
+    assert fake.requests[-1].headers.get("x-api-key") is None  # the last request is the keyless download
+    assert all(r.headers.get("x-api-key") == KEY for r in fake.requests if not r.path.startswith("/outputs/"))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"prompt": "   "}, "Write a prompt"),
+    ({"images": []}, "Add an image"),
+    ({"image_urls": ["ftp://example.com/a.png"]}, r"not an http\(s\) URL"),
+    ({"image_urls": ["https://example.com/x.png"] * 16}, "at most 16"),
+    ({"background": "transparent", "output_format": "jpeg"}, "transparent background needs png or webp"),
+    ({"api_key": ""}, "Paste your Segmind API key"),
+])
+def test_bad_input_is_refused_before_anything_is_sent(client, fake, tmp_path, kwargs, message):
+    image = save(tmp_path, "a.png", photo())
+    args = {"prompt": "edit", "images": [handle_file(image)], **kwargs}
+    with pytest.raises(AppError, match=message):
+        call(client, **args)
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("compression", [0, 101])
+def test_compression_outside_1_to_100_is_refused(client, fake, tmp_path, compression):
+    image = save(tmp_path, "a.png", photo())
+    with pytest.raises(AppError):
+        call(client, prompt="edit", images=[handle_file(image)], output_compression=compression)
+    assert fake.requests == []
+
+
+def test_a_mask_without_an_uploaded_first_image_is_refused(client, fake, tmp_path):
+    mask = save(tmp_path, "m.png", rect_mask((100, 100), (0, 0, 50, 50)))
+    with pytest.raises(AppError, match="mask needs an uploaded first image"):
+        call(client, prompt="edit", image_urls=["https://example.com/a.png"], mask=handle_file(mask))
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    ("406", "Not enough Segmind credits"),
+    ("job_failed", "failed: Prompt is Mandatory"),
+    ("500", "Segmind failed with 500"),
+])
+def test_segmind_errors_reach_the_caller_as_clear_messages(client, fake, tmp_path, fault, message):
+    fake.fail(fault, times=5)
+    image = save(tmp_path, "a.png", photo())
+    with pytest.raises(AppError, match=message) as caught:
+        call(client, prompt="edit", images=[handle_file(image)])
+    assert KEY not in str(caught.value) and "Traceback" not in str(caught.value)
+
+
+def test_a_wrong_key_is_reported_without_echoing_it(client, fake, tmp_path):
+    image = save(tmp_path, "a.png", photo())
+    with pytest.raises(AppError, match="rejected the API key") as caught:
+        call(client, prompt="edit", images=[handle_file(image)], api_key="SG_not_a_real_key")
+    assert "SG_not_a_real_key" not in str(caught.value)
+
+
+def test_the_app_keeps_serving_after_errors(client, fake, tmp_path):
+    image = save(tmp_path, "a.png", photo())
+    fake.fail("503", times=3)  # as many as the app tries
+    with pytest.raises(AppError):
+        call(client, prompt="edit", images=[handle_file(image)])
+    path, _ = call(client, prompt="edit", images=[handle_file(image)])
+    assert path.endswith(".png")
