@@ -8,8 +8,9 @@ from playground.presets import PRESET_FIELDS, load_presets
 
 PRESETS = load_presets()
 CSS = """
-.run-progress {display: flex; gap: .75em; align-items: center}
-.run-progress progress {flex: 1; height: 10px}
+.run-progress .bar {height: 8px; border-radius: 4px; background: var(--neutral-200); overflow: hidden}
+.run-progress .bar > div {height: 100%; background: var(--color-accent); transition: width .8s}
+.run-progress span {display: block; margin-top: .4em}
 #go {min-height: 48px}
 """
 LAUNCH_KWARGS = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False}

@@ -39,9 +39,9 @@ def key_status():
     """On page load: say whether the server's key is in use; the key itself never leaves the server."""
     if server_api_key():
         return (gr.update(placeholder="Optional: the server's key is in use", info="Optional."),
-                "🔑 The server's Segmind key is in use. Paste your own key to use your credits instead.")
+                "The server's Segmind key is in use. Paste your own key to use your credits instead.")
     return (gr.update(placeholder="SG_…", info="Required. Used for this page's requests only; never stored."),
-            "🔑 Paste your Segmind API key to run edits (get one from your Segmind console).")
+            "Paste your Segmind API key to run edits (get one from your Segmind console).")
 
 
 def apply_preset(preset: Preset) -> list:
@@ -93,7 +93,7 @@ def mask_view(inputs: EditInputs):
         return None, "Upload an image into the editor and paint the area to change."
     first = inputs.images[0][0]
     lines = [f"Painted: **{masks.painted_share(inputs.mask):.1f}%** of the image."] if inputs.mask else []
-    lines += [f"⚠️ {w}" for w in masks.coverage_warnings(inputs.mask)]
+    lines += [f"**Warning:** {w}" for w in masks.coverage_warnings(inputs.mask)]
     return masks.preview(first, inputs.mask), "\n\n".join(lines)
 
 
@@ -105,7 +105,7 @@ def progress_html(phase: str, elapsed_s: float, request_id: str | None = None) -
     share = min(elapsed_s / segmind.TYPICAL_DURATION_S, 0.97)
     label = PHASES.get(phase, phase)
     rid = f" · request <code>{html.escape(request_id)}</code>" if request_id else ""
-    return (f"<div class='run-progress'><progress max='1' value='{share:.3f}'></progress>"
+    return (f"<div class='run-progress'><div class='bar'><div style='width:{share * 100:.1f}%'></div></div>"
             f"<span><b>{label}</b> · {elapsed_s:.0f} s of a typical {segmind.TYPICAL_DURATION_S:.0f} s{rid}"
             "</span></div>")
 
@@ -121,8 +121,8 @@ def result_markdown(record: RunRecord) -> str:
     if record.request_id:
         facts.append(f"request `{record.request_id}`")
     lines = [" · ".join(facts)]
-    lines += [f"⚠️ {p}" for p in record.problems]
-    lines += [f"ℹ️ {n}" for n in record.notes]
+    lines += [f"**Check:** {p}" for p in record.problems]
+    lines += [f"Note: {n}" for n in record.notes]
     return "\n\n".join(lines)
 
 
@@ -251,7 +251,7 @@ def check_credits(api_key):
     except SegmindError as exc:
         raise gr.Error(str(exc)) from None
     parts = [f"{k.replace('-', ' ')}: **{v:g}**" for k, v in credits.items() if isinstance(v, (int, float))]
-    return "💳 " + (" · ".join(parts) or "no balance reported")
+    return "Credits: " + (" · ".join(parts) or "no balance reported")
 
 
 def edit(prompt: str, images: list | None = None, mask: str | None = None, image_urls: list | None = None,

@@ -13,6 +13,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 def fake():
     with FakeSegmind() as server:
         yield server
+    assert server.crashes == [], "the fake itself failed"
 
 
 @pytest.fixture(scope="session")

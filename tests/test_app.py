@@ -80,7 +80,8 @@ def test_urls_alone_are_enough(client, fake, tmp_path):
     url = fake.add_asset(buf.getvalue(), "only.png")
     path, _ = call(client, prompt="make it night", image_urls=[url], output_format="jpeg", output_compression=70)
     assert path.endswith(".jpg")
-    assert open(path, "rb").read(3) == b"\xff\xd8\xff"
+    with open(path, "rb") as output:
+        assert output.read(3) == b"\xff\xd8\xff"
     assert fake.edits[-1].payload["image_urls"] == [url]
     assert fake.edits[-1].payload["output_compression"] == 70
 

@@ -284,6 +284,15 @@ def test_photo_encodes_as_faithful_jpeg():
     assert len(data) < len(save(img, "PNG", optimize=True))
 
 
+def test_opaque_image_no_jpeg_can_keep_falls_back_to_lossless_png():
+    rng = np.random.default_rng(0)
+    harsh = rng.choice([0, 240], size=(64, 64, 3)) + rng.integers(0, 16, size=(64, 64, 3))  # > 256 colours
+    img = Image.fromarray(harsh.astype(np.uint8))
+    data, mime = encode_for_api(img)
+    assert mime == "image/png"
+    assert psnr(img, decode(data)) == float("inf")
+
+
 def test_transparency_survives_encoding():
     img = photo_like(128, 96).convert("RGBA")
     alpha = Image.linear_gradient("L").resize(img.size)

@@ -1,0 +1,155 @@
+"""The page in headless Chromium: controls, presets, a painted mask, Generate, errors, progress and reload."""
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from playground.params import PARAMS
+from playground.presets import PRESET_FIELDS, load_presets
+
+KEY = "test-key"
+
+
+@pytest.fixture
+def photo(tmp_path):
+    w, h = 900, 600
+    x, y = np.meshgrid(np.linspace(0, 255, w), np.linspace(0, 255, h))
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.dstack([x, y, 255 - x]).astype(np.uint8), "RGB").save(path)
+    return str(path)
+
+
+@pytest.fixture
+def app(page, app_url, app_env):
+    page.set_default_timeout(20_000)
+    page.goto(app_url)
+    expect(page.locator("#go")).to_be_visible()
+    return page
+
+
+def radio_values(page, name):
+    return page.locator(f"#{name} input[type=radio]").evaluate_all("els => els.map(e => e.value)")
+
+
+def checked(page, name):
+    return page.locator(f"#{name} input[type=radio]:checked").get_attribute("value")
+
+
+def compression(page):
+    return int(page.locator("#output_compression input[type=number]").input_value())
+
+
+def upload_and_paint(page, photo):
+    page.locator("#editor input[type=file]").set_input_files(photo)
+    expect(page.locator("#editor button[aria-label='Brush Size']")).to_be_visible()
+    box = page.locator("#editor canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 50, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 50, cy, steps=5)
+    page.mouse.up()
+
+
+def test_controls_offer_exactly_the_allowed_values_at_the_api_defaults(app):
+    for param in PARAMS:
+        if param.choices:
+            assert radio_values(app, param.name) == list(param.choices), param.name
+            assert checked(app, param.name) == param.default
+            expect(app.locator(f"#{param.name}")).to_contain_text(param.label)
+        else:
+            number = app.locator(f"#{param.name} input[type=number]")
+            assert (number.get_attribute("min"), number.get_attribute("max")) == ("1", "100")
+            assert compression(app) == param.default
+            expect(app.locator(f"#{param.name}")).to_contain_text(param.label)
+
+
+def test_each_preset_sets_its_values_and_leaves_the_rest_alone(app):
+    app.locator("#prompt textarea").fill("keep this prompt")
+    app.locator("#moderation label", has_text="low").click()
+    for i, preset in enumerate(load_presets()):
+        app.locator(f"#preset-{i}").click()
+        expect(app.locator("#advice")).to_contain_text(preset.label)
+        for name in PRESET_FIELDS:
+            if name == "output_compression":
+                expect(app.locator("#output_compression input[type=number]")).to_have_value(str(preset.params[name]))
+            else:
+                expect(app.locator(f"#{name} input[type=radio]:checked")).to_have_value(preset.params[name])
+    assert app.locator("#prompt textarea").input_value() == "keep this prompt"
+    assert checked(app, "moderation") == "low"
+
+
+def test_choosing_transparent_with_jpeg_switches_to_png_and_says_so(app):
+    app.locator("#output_format label", has_text="jpeg").click()
+    app.locator("#background label", has_text="transparent").click()
+    expect(app.locator("#output_format input[type=radio]:checked")).to_have_value("png")
+    expect(app.locator(".toast-body")).to_contain_text("switched to png")
+
+
+def test_paint_generate_and_get_the_result_with_credits(app, fake, photo):
+    app.locator("#api_key input").fill(KEY)
+    upload_and_paint(app, photo)
+    app.locator("#prompt textarea").fill("a red balloon")
+    app.locator("#go").click()
+    expect(app.locator("#result img")).to_be_visible()
+    expect(app.locator("#info")).to_contain_text("remaining credits")
+    expect(app.locator("#info")).to_contain_text("49.972")
+    sent = fake.edits[-1]
+    assert sent.images[0].size == (900, 600)
+    alpha = np.asarray(sent.mask.getchannel("A"))
+    assert sent.mask.size == (900, 600)
+    assert 0 < (alpha == 0).mean() < 0.2 and alpha[0, 0] == 255
+    ys, xs = np.nonzero(alpha == 0)
+    assert abs(xs.mean() - 450) < 40 and abs(ys.mean() - 300) < 40
+    assert KEY not in app.content()
+
+
+def test_generate_without_a_key_explains_and_keeps_the_inputs(app, fake, photo):
+    upload_and_paint(app, photo)
+    app.locator("#prompt textarea").fill("keep me")
+    app.locator("#size label", has_text="1024x1536").click()
+    app.locator("#go").click()
+    expect(app.locator(".toast-body")).to_contain_text("Paste your Segmind API key")
+    assert app.locator("#prompt textarea").input_value() == "keep me"
+    assert checked(app, "size") == "1024x1536"
+    expect(app.locator("#editor button[aria-label='Brush Size']")).to_be_visible()
+    assert fake.requests == []
+
+
+def test_a_server_key_is_announced_and_never_reaches_the_page(page, app_url, app_env, monkeypatch):
+    monkeypatch.setenv("SEGMIND_API_KEY", "SG_server_secret_1234")
+    page.goto(app_url)
+    expect(page.locator("#key_note")).to_contain_text("server's Segmind key is in use")
+    assert "SG_server_secret_1234" not in page.content()
+    assert "SG_server_secret_1234" not in page.request.get(app_url.rstrip("/") + "/config").text()
+
+
+def test_a_queued_job_shows_progress_and_survives_a_reload(app, fake, app_env, photo):
+    app_env(SEGMIND_API_KEY=KEY, SEGMIND_POLL_S="0.25")
+    fake.queue_polls = (8, 8)
+    app.reload()
+    upload_and_paint(app, photo)
+    app.locator("#prompt textarea").fill("slow one")
+    app.locator("#go").click()
+    expect(app.locator("#progress")).to_contain_text(re.compile("Queued|Processing"))
+    expect(app.locator("#progress")).to_contain_text("of a typical 42 s")
+    submitted = fake.count("POST", "/v2/")
+    app.reload()
+    expect(app.locator("#result img")).to_be_visible()
+    expect(app.locator("#info")).to_contain_text("remaining credits")
+    assert fake.count("POST", "/v2/") == submitted == 1
+
+
+def test_stop_stops_waiting_and_warns_about_billing(app, fake, app_env, photo):
+    app_env(SEGMIND_POLL_S="0.2")
+    fake.queue_polls = (10_000, 0)
+    app.locator("#api_key input").fill(KEY)
+    upload_and_paint(app, photo)
+    app.locator("#prompt textarea").fill("never mind")
+    app.locator("#go").click()
+    expect(app.locator("#progress")).to_contain_text("Queued")
+    app.locator("#stop").click()
+    expect(app.locator(".toast-body")).to_contain_text("may still finish and bill")
+    assert app.locator("#prompt textarea").input_value() == "never mind"
