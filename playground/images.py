@@ -22,7 +22,7 @@ JPEG_QUALITIES = (90, 92, 94, 97)
 # A fast PNG more than this many times larger than the other candidate is not worth optimising: on images with
 # more than 256 colours zlib's best level saves 10-25% over its fastest (few-colour images take the palette path).
 _PNG_HOPELESS_FACTOR = 3.0
-# The sampled estimate of an optimised PNG's size may be this far too high before a real win is missed.
+# Optimise anyway unless the sampled estimate of the optimised PNG exceeds the other candidate by this margin.
 _PNG_ESTIMATE_MARGIN = 1.1
 _DEFAULT_NAME = "image"
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})

@@ -403,7 +403,7 @@ class FakeSegmind:
         if kind == "502":
             return _html(502, "Bad Gateway")
         if kind == "406":
-            message = self._credits_message()
+            message = str(opts.get("error") or self._credits_message())
         elif kind == "404" and group in ("status", "result"):
             message = f"Request {arg} not found"
         else:

@@ -126,12 +126,17 @@ def test_a_mask_without_an_uploaded_first_image_is_refused(client, fake, tmp_pat
     assert fake.requests == []
 
 
-@pytest.mark.parametrize(("fault", "message"), [
-    ("406", "Not enough Segmind credits"),
-    ("job_failed", "failed: Prompt is Mandatory"),
-    ("500", "Segmind failed with 500"),
+@pytest.mark.parametrize(("mode", "fault", "message"), [
+    ("queue", "406", "Not enough Segmind credits"),
+    ("sync", "406", "Not enough Segmind credits"),
+    ("queue", "job_failed", "failed: Prompt is Mandatory"),
+    ("queue", "500", "Segmind failed with 500"),
+    ("sync", "500", "Segmind failed with 500"),
+    ("sync", "html200", "instead of an image"),
+    ("queue", "429", "rate limit"),
 ])
-def test_segmind_errors_reach_the_caller_as_clear_messages(client, fake, tmp_path, fault, message):
+def test_segmind_errors_reach_the_caller_as_clear_messages(client, fake, app_env, tmp_path, mode, fault, message):
+    app_env(SEGMIND_API_MODE=mode)
     fake.fail(fault, times=5)
     image = save(tmp_path, "a.png", photo())
     with pytest.raises(AppError, match=message) as caught:

@@ -109,6 +109,12 @@ def test_each_error_status_has_its_own_message(fake, mode, fault, error, words):
     assert KEY not in caught.value.message and "<html" not in caught.value.message.lower()
 
 
+def test_a_rejected_content_type_is_not_mistaken_for_missing_credits(fake):
+    fake.fail("406", error="Invalid content type")
+    with pytest.raises(errors.BadRequest, match="content type"):
+        sync(fake)
+
+
 def test_missing_and_invalid_keys_are_told_apart(fake):
     with pytest.raises(errors.AuthError, match="no API key"):
         sync(fake, key="")
