@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 import requests
 
 from . import errors
+from .images import sniff_format
 from .params import MODEL
 
 DEFAULT_BASE_URL = "https://api.segmind.com"
@@ -24,12 +25,6 @@ DEFAULT_UPLOAD_URL = "https://workflows-api.segmind.com/upload-asset"
 TYPICAL_DURATION_S = 42.0
 MAX_OUTPUT_BYTES = 64 * 2**20
 USEFUL_HEADERS = ("x-remaining-credits", "x-cost", "x-request-id", "x-generation-time", "x-rate-limit-reset-at-utc")
-IMAGE_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-)
 
 
 @dataclass(frozen=True)
@@ -102,16 +97,6 @@ class EditResult:
     cost: float | None = None
     generation_time_s: float | None = None
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def sniff_format(data: bytes) -> str | None:
-    """The image format from magic bytes; headers are not to be trusted."""
-    for magic, name in IMAGE_MAGIC:
-        if data.startswith(magic):
-            return name
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
 
 
 _local = threading.local()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .images import sniff_format
 from .params import PARAMS_BY_NAME
 
 FIXED_SIZES = tuple(choice for choice in PARAMS_BY_NAME["size"].choices if choice != "auto")
@@ -37,20 +38,6 @@ class OutputCheck:
     has_alpha: bool
     transparent_share: float
     problems: tuple[str, ...]
-
-
-def sniff_format(data: bytes) -> str | None:
-    """The image format named by the first bytes ("png", "jpeg", "webp", "gif"), or None when none matches."""
-    head = bytes(data[:12]) if data else b""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    return None
 
 
 def _decode(data: bytes) -> tuple[Image.Image | None, str | None]:
