@@ -3,6 +3,7 @@
 import gradio as gr
 
 from playground import ui
+from playground.mask import EDIT_COLOURS
 from playground.params import PARAMS
 from playground.presets import PRESET_FIELDS, load_presets
 
@@ -47,10 +48,22 @@ with gr.Blocks(title="GPT Image 1 Edit Mini playground") as demo:
                                   file_types=["image"])
                 image_urls = gr.Textbox(label="Image URLs", lines=3, elem_id="image_urls",
                                         placeholder="https://… one per line; sent after the uploads")
-            with gr.Accordion("Mask that will be sent", open=False):
+            with gr.Accordion("Mask", open=True):
                 with gr.Row():
-                    show_mask_button = gr.Button("Show mask", size="sm", scale=0)
-                    mask_note = gr.Markdown("Paint on the image to make a mask; nothing painted means no mask.")
+                    mask_upload = gr.Image(label="Or upload a mask", type="filepath", sources=["upload"],
+                                           height=150, elem_id="mask_upload")
+                    with gr.Column():
+                        mask_colour = gr.Radio(list(EDIT_COLOURS), value="auto", elem_id="mask_colour",
+                                               label="In a black-and-white mask, edit where it is")
+                        invert = gr.Checkbox(label="Invert mask (edit everything except the painted area)",
+                                             elem_id="invert")
+                        keep_outside = gr.Checkbox(label="Keep everything outside the mask: paste the original "
+                                                   "pixels back after the edit", elem_id="keep_outside")
+                with gr.Row():
+                    show_mask_button = gr.Button("Show the mask that will be sent", size="sm", scale=0,
+                                                 elem_id="show_mask")
+                    mask_note = gr.Markdown("Paint on the image to make a mask; nothing painted means no mask.",
+                                            elem_id="mask_note")
                 mask_preview = gr.Image(label="Edit area (magenta) over the first image", interactive=False,
                                         format="png", height=260, elem_id="mask_preview")
 
@@ -74,19 +87,24 @@ with gr.Blocks(title="GPT Image 1 Edit Mini playground") as demo:
                               buttons=["fullscreen"], height=420)
             download = gr.DownloadButton("Download", visible=False, elem_id="download")
             info = gr.Markdown(elem_id="info")
+            heatmap = gr.Image(label="Changes outside the mask (bright = changed)", visible=False,
+                               interactive=False, format="png", height=260, elem_id="heatmap")
 
     api_images = gr.File(file_count="multiple", visible=False)
     api_mask = gr.File(visible=False)
     api_urls = gr.JSON(visible=False)
     api_key_param = gr.Textbox(visible=False)
+    api_mask_colour = gr.Radio(list(EDIT_COLOURS), value="auto", visible=False)
+    api_invert = gr.Checkbox(False, visible=False)
+    api_keep_outside = gr.Checkbox(False, visible=False)
     api_file = gr.File(label="image", visible=False)
     api_record = gr.JSON(label="record", visible=False)
     api_trigger = gr.Button(visible=False)
 
     run_outputs = {"progress": progress, "result": result, "download": download, "info": info,
                    "job_state": job_state, "stop_state": stop_state, "mask_preview": mask_preview,
-                   "mask_note": mask_note, "resume_button": resume_button}
-    ui_inputs = [prompt, editor, refs, image_urls, first_ref]
+                   "mask_note": mask_note, "resume_button": resume_button, "heatmap": heatmap}
+    ui_inputs = [prompt, editor, refs, image_urls, first_ref, mask_upload, mask_colour, invert, keep_outside]
 
     demo.load(ui.key_status, outputs=[api_key, key_note], api_visibility="private")
     demo.load(ui.resume(run_outputs), inputs=[job_state, api_key], outputs=list(run_outputs.values()),
@@ -105,11 +123,12 @@ with gr.Blocks(title="GPT Image 1 Edit Mini playground") as demo:
     editor.clear(lambda: None, outputs=first_ref, api_visibility="private")
     show_mask_button.click(ui.show_mask, inputs=ui_inputs + controls, outputs=[mask_preview, mask_note],
                            api_visibility="private")
-    gr.on([go.click, prompt.submit], ui.generate(run_outputs), inputs=[*ui_inputs, api_key, *controls],
+    gr.on([go.click, prompt.submit], ui.generate(run_outputs), inputs=[api_key, *ui_inputs, *controls],
           outputs=list(run_outputs.values()), api_visibility="private")
     stop.click(ui.stop_waiting, inputs=stop_state, api_visibility="private")
     credits_button.click(ui.check_credits, inputs=api_key, outputs=key_note, api_visibility="private")
-    api_trigger.click(ui.edit, inputs=[prompt, api_images, api_mask, api_urls, *controls, api_key_param],
+    api_trigger.click(ui.edit, inputs=[prompt, api_images, api_mask, api_urls, *controls, api_key_param,
+                                       api_mask_colour, api_invert, api_keep_outside],
                       outputs=[api_file, api_record], api_name="edit")
 
 if __name__ == "__main__":

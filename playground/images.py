@@ -280,6 +280,15 @@ def encode_for_api(img: Image.Image) -> tuple[bytes, str]:
     return min(candidates, key=lambda c: len(c[0]))
 
 
+def encode_as(img: Image.Image, output_format: str, compression: int = 100) -> bytes:
+    """`img` in the format the user asked the API for, at that compression (100 = none, lossless WebP)."""
+    if output_format == "jpeg":
+        return _save(img.convert("RGB"), "JPEG", quality=int(compression), subsampling=0, optimize=True)
+    if output_format == "webp":
+        return _save(img, "WEBP", **({"lossless": True} if compression >= 100 else {"quality": int(compression)}))
+    return _save(img, "PNG", optimize=False)
+
+
 def _save(img: Image.Image, fmt: str, **params: object) -> bytes:
     # PNG and JPEG writers copy some metadata from img.info; the API only needs pixels.
     if fmt == "PNG":

@@ -6,6 +6,7 @@ refuse the same things and send the same bytes. A `RunRecord` holds everything a
 
 from __future__ import annotations
 
+import io
 import re
 import tempfile
 import threading
@@ -37,6 +38,8 @@ class EditInputs:
     image_urls: list[str] = field(default_factory=list)
     mask: Image.Image | None = None
     params: dict = field(default_factory=dict)
+    keep_outside: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -60,6 +63,10 @@ class RunRecord:
     output_size: tuple[int, int] | None = None
     output_path: str | None = None
     problems: list[str] = field(default_factory=list)
+    model_output_path: str | None = None
+    heatmap_path: str | None = None
+    changed_outside_pct: float | None = None
+    pasted_back: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +76,7 @@ class RunRecord:
 class Prepared:
     payload: dict
     record: RunRecord
+    original: Image.Image | None = None
 
 
 def check_inputs(inputs: EditInputs) -> list[str]:
@@ -98,10 +106,11 @@ def prepare(inputs: EditInputs, *, api_key: str, settings: Settings) -> Prepared
     problems = check_inputs(inputs)
     if problems:
         raise InputError(" ".join(problems))
-    notes, data_urls, names = [], [], []
-    sent_size = None
+    notes, data_urls, names = list(inputs.notes), [], []
+    sent_size = original = None
     for source, name in inputs.images:
         loaded = images.load_image(source, name)
+        original = original or loaded.image
         scaled = images.fit_longest_side(loaded.image, settings.max_side)
         if scaled.size != loaded.image.size:
             notes.append(f"{name} was scaled from {loaded.image.width}×{loaded.image.height} to "
@@ -126,7 +135,7 @@ def prepare(inputs: EditInputs, *, api_key: str, settings: Settings) -> Prepared
     record = RunRecord(prompt=inputs.prompt, params={k: payload[k] for k in DEFAULTS},
                        image_names=names, image_urls=list(inputs.image_urls), mask_share=mask_share,
                        mode=settings.api_mode, started_at=time.time(), notes=notes)
-    return Prepared(payload, record)
+    return Prepared(payload, record, original)
 
 
 def run_edit(inputs: EditInputs, *, api_key: str, settings: Settings,
@@ -140,7 +149,10 @@ def run_edit(inputs: EditInputs, *, api_key: str, settings: Settings,
     result = segmind.edit_image(prepared.payload, api_key=api_key, base_url=settings.base_url,
                                 mode=settings.api_mode, poll=settings.poll, retry=settings.retry, on_status=on_status,
                                 on_submit=on_submit, stop=stop)
-    return finish(prepared.record, result)
+    record = finish(prepared.record, result)
+    if inputs.mask is not None and prepared.original is not None:
+        compare_outside_mask(record, result.image, prepared.original, inputs.mask, paste=inputs.keep_outside)
+    return record
 
 
 def resume_job(request_id: str, record: RunRecord, *, api_key: str, settings: Settings,
@@ -157,13 +169,18 @@ def resume_job(request_id: str, record: RunRecord, *, api_key: str, settings: Se
     return finish(record, result)
 
 
+def save_output(data: bytes, fmt: str | None, stem: str) -> str:
+    """Write bytes under a name whose extension is their real format, in a folder of their own."""
+    ext = {"jpeg": "jpg", None: "bin"}.get(fmt, fmt)
+    path = Path(tempfile.mkdtemp(prefix="segmind-edit-")) / f"{stem}.{ext}"
+    path.write_bytes(data)
+    return str(path)
+
+
 def finish(record: RunRecord, result: segmind.EditResult) -> RunRecord:
     """Save the image under its real format's extension and note how it compares with what was asked."""
     check = verify.check_output(result.image, record.params)
-    fmt = result.format or "bin"
-    name = f"segmind-edit-{(result.request_id or str(int(time.time())))[:12]}.{'jpg' if fmt == 'jpeg' else fmt}"
-    path = Path(tempfile.mkdtemp(prefix="segmind-edit-")) / name
-    path.write_bytes(result.image)
+    path = save_output(result.image, result.format, f"segmind-edit-{(result.request_id or str(int(time.time())))[:12]}")
     record.request_id = result.request_id
     record.remaining_credits = result.remaining_credits
     record.cost = result.cost
@@ -171,6 +188,29 @@ def finish(record: RunRecord, result: segmind.EditResult) -> RunRecord:
     record.generation_time_s = result.generation_time_s
     record.output_format = result.format
     record.output_size = check.size
-    record.output_path = str(path)
+    record.output_path = record.model_output_path = path
     record.problems = list(check.problems)
     return record
+
+
+def compare_outside_mask(record: RunRecord, output: bytes, original: Image.Image, mask: Image.Image, *,
+                         paste: bool) -> None:
+    """Measure what the model changed outside the mask, and with `paste` put the original pixels back there
+    (at the original's resolution, in the format that was asked for)."""
+    with Image.open(io.BytesIO(output)) as decoded:
+        edited = decoded.convert("RGBA" if decoded.mode in ("RGBA", "LA", "PA") else "RGB")
+    heatmap, share = masks.change_heatmap(original, edited, mask)
+    record.changed_outside_pct = round(share, 2)
+    stem = Path(record.output_path).stem
+    record.heatmap_path = save_output(images.encode_as(heatmap, "png"), "png", f"{stem}-changes")
+    if not paste:
+        return
+    if abs(edited.width / edited.height - original.width / original.height) > 0.02:
+        record.notes.append("The output's shape differs from the original's, so it was stretched to paste the "
+                            "original back; choose Size auto or a matching size to avoid that.")
+    fmt = str(record.params.get("output_format", "png"))
+    pasted = masks.paste_back(original.convert(edited.mode), edited, mask)
+    data = images.encode_as(pasted, fmt, int(record.params.get("output_compression", 100)))
+    record.output_path = save_output(data, fmt, f"{stem}-kept-outside")
+    record.output_size = pasted.size
+    record.pasted_back = True

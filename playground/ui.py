@@ -6,6 +6,7 @@ The only module besides app.py that knows about Gradio.
 from __future__ import annotations
 
 import html
+import inspect
 import logging
 import queue
 import threading
@@ -26,6 +27,7 @@ from .run import EditInputs, InputError, RunRecord, resume_job, run_edit
 
 log = logging.getLogger(__name__)
 USER_ERRORS = (InputError, SegmindError, images.ImageInputError, masks.MaskError)
+EDITOR_IMAGE = "The editor's image"
 PHASES = {"submitting": "Sending", "queued": "Queued at Segmind", "processing": "Processing",
           "downloading": "Downloading the result"}
 
@@ -70,35 +72,62 @@ def _gallery_paths(refs) -> list[str]:
     return [str(item[0] if isinstance(item, (list, tuple)) else item) for item in refs or []]
 
 
-def ui_inputs(prompt, editor_value, refs, urls_text, first_ref, param_values) -> EditInputs:
-    """The page's inputs in run form: the editor's image first, then the reference uploads, then typed URLs."""
+def ui_inputs(prompt, editor_value, refs, urls_text, first_ref, mask_file, mask_colour, invert, keep_outside,
+              param_values) -> EditInputs:
+    """The page's inputs in run form: the editor's image first, then the reference uploads, then typed URLs.
+    An uploaded mask file takes the place of the painted one."""
     background = (editor_value or {}).get("background")
     paths = _gallery_paths(refs)
     uploads: list[tuple[object, str]] = []
-    mask = None
+    mask, notes = None, []
     if background is not None:
-        uploads.append((background, "The editor's image"))
+        uploads.append((background, EDITOR_IMAGE))
         if first_ref and paths and paths[0] == first_ref:
             paths = paths[1:]
-        mask = masks.mask_from_layers(background.size, list(editor_value.get("layers") or []))
+        if mask_file:
+            mask, notes = uploaded_mask(mask_file, background.size, mask_colour)
+        else:
+            mask = masks.mask_from_layers(background.size, list(editor_value.get("layers") or []))
+    elif mask_file:
+        raise InputError("A mask needs an uploaded first image: upload the image into the editor first.")
+    if mask is not None and invert:
+        mask = masks.invert_mask(mask)
     uploads += [(p, Path(p).name) for p in paths]
     urls = [line.strip() for line in (urls_text or "").splitlines() if line.strip()]
     params = {p.name: p.coerce(v) for p, v in zip(PARAMS, param_values, strict=True)}
-    return EditInputs(prompt=prompt or "", images=uploads, image_urls=urls, mask=mask, params=params)
+    return EditInputs(prompt=prompt or "", images=uploads, image_urls=urls, mask=mask, params=params,
+                      keep_outside=bool(keep_outside), notes=notes)
+
+
+UI_INPUT_COUNT = len(inspect.signature(ui_inputs).parameters) - 1  # the page's inputs before the parameters
+
+
+def uploaded_mask(path: str, size: tuple[int, int], edit_colour: str = "auto"):
+    """A mask file in any common convention, converted to the API's form at the first image's size."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except (OSError, ValueError) as exc:
+        raise masks.MaskError(f"{Path(path).name} is not an image that can be used as a mask.") from exc
+    return masks.mask_from_upload(img, size, edit_colour)
 
 
 def mask_view(inputs: EditInputs):
     """The mask that will be sent, over the first image, with its painted share and warnings."""
-    if not inputs.images or inputs.images[0][1] != "The editor's image":
+    if not inputs.images or inputs.images[0][1] != EDITOR_IMAGE:
         return None, "Upload an image into the editor and paint the area to change."
     first = inputs.images[0][0]
     lines = [f"Painted: **{masks.painted_share(inputs.mask):.1f}%** of the image."] if inputs.mask else []
     lines += [f"**Warning:** {w}" for w in masks.coverage_warnings(inputs.mask)]
+    lines += [f"Note: {n}" for n in inputs.notes]
     return masks.preview(first, inputs.mask), "\n\n".join(lines)
 
 
-def show_mask(prompt, editor_value, refs, urls_text, first_ref, *param_values):
-    return mask_view(ui_inputs(prompt, editor_value, refs, urls_text, first_ref, param_values))
+def show_mask(*values):
+    try:
+        return mask_view(ui_inputs(*values[:UI_INPUT_COUNT], values[UI_INPUT_COUNT:]))
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc)) from None
 
 
 def progress_html(phase: str, elapsed_s: float, request_id: str | None = None) -> str:
@@ -121,6 +150,10 @@ def result_markdown(record: RunRecord) -> str:
     if record.request_id:
         facts.append(f"request `{record.request_id}`")
     lines = [" · ".join(facts)]
+    if record.changed_outside_pct is not None:
+        lines.append(f"The model changed **{record.changed_outside_pct:.1f}%** of the area outside the mask"
+                     + ("; the original pixels were pasted back there." if record.pasted_back
+                        else " (see the heat map; tick *Keep everything outside the mask* to paste it back)."))
     lines += [f"**Check:** {p}" for p in record.problems]
     lines += [f"Note: {n}" for n in record.notes]
     return "\n\n".join(lines)
@@ -177,7 +210,8 @@ def follow_run(work, stop: threading.Event, outputs: dict, record_hint: RunRecor
             raise gr.Error(user_message(value), duration=None)
         elif kind == "done":
             yield {progress: "", result: value.output_path, download: gr.update(value=value.output_path,
-                   visible=True), info: result_markdown(value), job_state: None}
+                   visible=True), info: result_markdown(value), job_state: None,
+                   outputs["heatmap"]: gr.update(value=value.heatmap_path, visible=bool(value.heatmap_path))}
             return
         yield {progress: progress_html(phase, time.time() - started, request_id)}
 
@@ -185,11 +219,11 @@ def follow_run(work, stop: threading.Event, outputs: dict, record_hint: RunRecor
 def generate(outputs: dict):
     """The Generate handler, bound to the page's components in app.py."""
 
-    def handler(prompt, editor_value, refs, urls_text, first_ref, api_key, *param_values):
+    def handler(api_key, *values):
         stop = threading.Event()
         yield {outputs["stop_state"]: stop}
         try:
-            inputs = ui_inputs(prompt, editor_value, refs, urls_text, first_ref, param_values)
+            inputs = ui_inputs(*values[:UI_INPUT_COUNT], values[UI_INPUT_COUNT:])
             preview, note = mask_view(inputs)
         except USER_ERRORS as exc:
             raise gr.Error(str(exc), duration=None) from None
@@ -259,25 +293,27 @@ def edit(prompt: str, images: list | None = None, mask: str | None = None, image
          background: str = PARAMS_BY_NAME["background"].default,
          output_format: str = PARAMS_BY_NAME["output_format"].default,
          output_compression: float = PARAMS_BY_NAME["output_compression"].default,
-         moderation: str = PARAMS_BY_NAME["moderation"].default, api_key: str | None = None):
+         moderation: str = PARAMS_BY_NAME["moderation"].default, api_key: str | None = None,
+         mask_edit_colour: str = "auto", invert_mask: bool = False, keep_outside_mask: bool = False):
     """Edit images with Segmind's GPT Image 1 Edit Mini.
 
-    `images` are image files (the first is edited), `mask` an optional PNG the size of the first image with
-    alpha 0 where to edit, `image_urls` extra http(s) image URLs. Returns the edited image file and a dict with
-    `remaining_credits`, `elapsed_s`, `request_id` and the rest of the run's record.
+    `images` are image files (the first is edited), `mask` an optional mask for the first image (alpha 0 where
+    to edit; a black-and-white mask works too, `mask_edit_colour` says which colour means edit), `image_urls`
+    extra http(s) image URLs. Returns the edited image file and the run's record, with `remaining_credits`,
+    `elapsed_s`, `request_id`, the output checks and, with a mask, what changed outside it.
     """
     values = {"size": size, "quality": quality, "background": background, "output_format": output_format,
               "output_compression": output_compression, "moderation": moderation}
     params = {name: PARAMS_BY_NAME[name].coerce(value) for name, value in values.items()}
     uploads = [(p, Path(p).name) for p in _file_paths(images)]
     try:
-        mask_image = None
+        mask_image, notes = None, []
         if mask:
-            mask_path = _file_paths([mask])[0]
-            first = images_size(uploads)
-            mask_image, _ = masks.mask_from_upload(Image.open(mask_path), first, "auto")
+            mask_image, notes = uploaded_mask(_file_paths([mask])[0], images_size(uploads), mask_edit_colour)
+            if invert_mask:
+                mask_image = masks.invert_mask(mask_image)
         inputs = EditInputs(prompt=prompt or "", images=uploads, image_urls=[str(u) for u in image_urls or []],
-                            mask=mask_image, params=params)
+                            mask=mask_image, params=params, keep_outside=bool(keep_outside_mask), notes=notes)
         record = run_edit(inputs, api_key=resolve_key(api_key), settings=load_settings())
     except USER_ERRORS as exc:
         raise gr.Error(str(exc)) from None
@@ -286,7 +322,7 @@ def edit(prompt: str, images: list | None = None, mask: str | None = None, image
 
 def images_size(uploads) -> tuple[int, int]:
     if not uploads:
-        raise InputError("A mask needs an uploaded first image.")
+        raise InputError("A mask needs an uploaded first image: send the image to edit as the first file.")
     return images.load_image(*uploads[0]).image.size
 
 

@@ -158,3 +158,92 @@ def test_the_app_keeps_serving_after_errors(client, fake, tmp_path):
         call(client, prompt="edit", images=[handle_file(image)])
     path, _ = call(client, prompt="edit", images=[handle_file(image)])
     assert path.endswith(".png")
+
+
+def test_keep_outside_mask_pastes_the_original_back_at_full_resolution(client, fake, tmp_path):
+    original = photo((900, 600))
+    image = save(tmp_path, "photo.png", original)
+    mask = save(tmp_path, "mask.png", rect_mask((900, 600), (300, 200, 600, 400)))
+    path, record = call(client, prompt="edit", images=[handle_file(image)], mask=handle_file(mask),
+                        size="1536x1024", keep_outside_mask=True)
+    assert record["pasted_back"] and path.endswith(".png")
+    out = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    assert out.shape == (600, 900, 3)
+    src = np.asarray(original).astype(int)
+    far = np.ones((600, 900), bool)
+    far[200 - 20:400 + 20, 300 - 20:600 + 20] = False
+    assert np.abs(out[far] - src[far]).max() <= 1
+    inside = out[220:380, 320:580]
+    assert (inside[..., 1] > 240).mean() > 0.99
+    assert record["changed_outside_pct"] is not None
+
+
+def test_without_paste_back_the_changes_outside_the_mask_are_measured(client, fake, tmp_path):
+    image = save(tmp_path, "photo.png", photo((600, 400)))
+    mask = save(tmp_path, "mask.png", rect_mask((600, 400), (0, 0, 300, 400)))
+    fake.fail("wrong_size")  # a 512x512 output, stretched back: a visible change outside the mask
+    _, record = call(client, prompt="edit", images=[handle_file(image)], mask=handle_file(mask), size="1024x1024")
+    assert not record["pasted_back"]
+    assert record["changed_outside_pct"] > 1 and record["heatmap_path"]
+    assert any("1024x1024" in p for p in record["problems"])
+
+
+def test_a_black_and_white_mask_is_converted_to_the_api_form(client, fake, tmp_path):
+    bw = Image.new("L", (400, 300), 0)
+    bw.paste(255, (50, 50, 150, 100))
+    image = save(tmp_path, "photo.png", photo((400, 300)))
+    mask = save(tmp_path, "bw.png", bw)
+    call(client, prompt="edit", images=[handle_file(image)], mask=handle_file(mask), mask_edit_colour="white")
+    alpha = np.asarray(fake.edits[-1].mask.getchannel("A"))
+    assert alpha[50:100, 50:150].max() == 0 and (alpha == 0).sum() == 100 * 50
+
+
+def test_invert_mask(client, fake, tmp_path):
+    image = save(tmp_path, "photo.png", photo((400, 300)))
+    mask = save(tmp_path, "mask.png", rect_mask((400, 300), (0, 0, 100, 300)))
+    call(client, prompt="edit", images=[handle_file(image)], mask=handle_file(mask), invert_mask=True)
+    alpha = np.asarray(fake.edits[-1].mask.getchannel("A"))
+    assert alpha[:, :100].min() == 255 and alpha[:, 100:].max() == 0
+
+
+def test_a_large_photo_is_scaled_down_with_its_mask_aligned(client, fake, tmp_path):
+    image = save(tmp_path, "big.png", photo((3000, 2000)))
+    mask = save(tmp_path, "mask.png", rect_mask((3000, 2000), (1500, 1000, 3000, 2000)))
+    _, record = call(client, prompt="edit", images=[handle_file(image)], mask=handle_file(mask))
+    sent = fake.edits[-1]
+    assert sent.images[0].size == sent.mask.size == (2048, 1365)
+    alpha = np.asarray(sent.mask.getchannel("A"))
+    assert alpha[683:, 1024:].max() == 0 and alpha[:682].min() == 255 and alpha[:, :1023].min() == 255
+    assert any("scaled from 3000×2000 to 2048×1365" in n for n in record["notes"])
+
+
+def test_a_rotated_phone_photo_is_sent_upright(client, fake, tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    path = tmp_path / "phone.jpg"
+    photo((400, 300)).save(path, "JPEG", exif=exif.tobytes())
+    call(client, prompt="edit", images=[handle_file(str(path))])
+    assert fake.edits[-1].images[0].size == (300, 400)
+
+
+def test_a_file_that_is_not_an_image_is_named_and_nothing_is_sent(client, fake, tmp_path):
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("this is not an image")
+    with pytest.raises(AppError, match=r"notes\.png"):
+        call(client, prompt="edit", images=[handle_file(str(bogus))])
+    assert fake.requests == []
+
+
+def test_an_output_in_the_wrong_format_is_flagged(client, fake, tmp_path):
+    image = save(tmp_path, "a.png", photo())
+    fake.fail("wrong_format")
+    path, record = call(client, prompt="edit", images=[handle_file(image)], output_format="jpeg")
+    assert path.endswith(".png")
+    assert any("jpeg" in p for p in record["problems"])
+
+
+def test_an_opaque_checkerboard_instead_of_transparency_is_flagged(client, fake, tmp_path):
+    image = save(tmp_path, "a.png", photo())
+    fake.fail("opaque_transparent")
+    _, record = call(client, prompt="cut out", images=[handle_file(image)], background="transparent")
+    assert any("checkerboard" in p for p in record["problems"])
