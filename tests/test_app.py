@@ -179,9 +179,10 @@ def test_keep_outside_mask_pastes_the_original_back_at_full_resolution(client, f
 
 
 def test_without_paste_back_the_changes_outside_the_mask_are_measured(client, fake, tmp_path):
-    image = save(tmp_path, "photo.png", photo((600, 400)))
+    texture = np.random.default_rng(1).integers(0, 256, (400, 600, 3), dtype=np.uint8)
+    image = save(tmp_path, "photo.png", Image.fromarray(texture, "RGB"))
     mask = save(tmp_path, "mask.png", rect_mask((600, 400), (0, 0, 300, 400)))
-    fake.fail("wrong_size")  # a 512x512 output, stretched back: a visible change outside the mask
+    fake.fail("wrong_size")  # a fine texture squeezed into 512x512 and stretched back: changed outside the mask
     _, record = call(client, prompt="edit", images=[handle_file(image)], mask=handle_file(mask), size="1024x1024")
     assert not record["pasted_back"]
     assert record["changed_outside_pct"] > 1 and record["heatmap_path"]
