@@ -296,7 +296,14 @@ def _save(img: Image.Image, fmt: str, **params: object) -> bytes:
     elif fmt == "JPEG":
         params = {"comment": None, **params}
     buf = io.BytesIO()
-    img.save(buf, fmt, **params)
+    try:
+        img.save(buf, fmt, **params)
+    except OSError:
+        if fmt != "JPEG" or not (params.get("optimize") or params.get("progressive")):
+            raise
+        # Pillow sizes the one-shot buffer of an optimised JPEG at a byte per pixel; very fine detail needs more.
+        buf = io.BytesIO()
+        img.save(buf, fmt, **{**params, "optimize": False, "progressive": False})
     return buf.getvalue()
 
 

@@ -354,3 +354,10 @@ def test_psnr():
 )
 def test_sniff_format(data, expected):
     assert sniff_format(data) == expected
+
+
+def test_a_noisy_photo_still_encodes_faithfully():
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (400, 600, 3), dtype=np.uint8), "RGB")
+    data, _ = encode_for_api(noise)
+    with Image.open(io.BytesIO(data)) as decoded:
+        assert psnr(noise, decoded) >= MIN_PSNR_DB
