@@ -30,7 +30,6 @@ with gr.Blocks(title="GPT Image 1 Edit Mini playground") as demo:
                 "upload a photo, paint the area to change, describe the change, press **Generate**.")
     job_state = gr.BrowserState(None, storage_key="segmind-edit-job")
     stop_state = gr.State(None)
-    first_ref = gr.State(None)
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
@@ -104,7 +103,7 @@ with gr.Blocks(title="GPT Image 1 Edit Mini playground") as demo:
     run_outputs = {"progress": progress, "result": result, "download": download, "info": info,
                    "job_state": job_state, "stop_state": stop_state, "mask_preview": mask_preview,
                    "mask_note": mask_note, "resume_button": resume_button, "heatmap": heatmap}
-    ui_inputs = [prompt, editor, refs, image_urls, first_ref, mask_upload, mask_colour, invert, keep_outside]
+    ui_inputs = [prompt, editor, refs, image_urls, mask_upload, mask_colour, invert, keep_outside]
 
     demo.load(ui.key_status, outputs=[api_key, key_note], api_visibility="private")
     demo.load(ui.resume(run_outputs), inputs=[job_state, api_key], outputs=list(run_outputs.values()),
@@ -117,10 +116,7 @@ with gr.Blocks(title="GPT Image 1 Edit Mini playground") as demo:
     control["background"].change(ui.keep_transparency_possible,
                                  inputs=[control["background"], control["output_format"]],
                                  outputs=control["output_format"], api_visibility="private")
-    refs.upload(ui.load_first_ref, inputs=[refs, editor, first_ref], outputs=[editor, first_ref],
-                api_visibility="private")
-    editor.upload(lambda: None, outputs=first_ref, api_visibility="private")
-    editor.clear(lambda: None, outputs=first_ref, api_visibility="private")
+    refs.upload(ui.load_first_ref, inputs=[refs, editor], outputs=editor, api_visibility="private")
     show_mask_button.click(ui.show_mask, inputs=ui_inputs + controls, outputs=[mask_preview, mask_note],
                            api_visibility="private")
     gr.on([go.click, prompt.submit], ui.generate(run_outputs), inputs=[api_key, *ui_inputs, *controls],

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 from PIL import Image
 
 from . import images, segmind
@@ -59,20 +60,29 @@ def keep_transparency_possible(background: str, output_format: str):
     return gr.skip()
 
 
-def load_first_ref(refs, editor_value, first_ref):
+def load_first_ref(refs, editor_value):
     """Choosing reference images loads the first one into an empty editor, ready to paint a mask on."""
     paths = _gallery_paths(refs)
     if not paths or (editor_value and editor_value.get("background") is not None):
-        return gr.skip(), first_ref
-    loaded = images.load_image(paths[0], Path(paths[0]).name)
-    return loaded.image, paths[0]
+        return gr.skip()
+    try:
+        return images.load_image(paths[0], Path(paths[0]).name).image
+    except images.ImageInputError as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def is_in_editor(path: str, background: Image.Image) -> bool:
+    """Whether the editor holds this reference image (loaded by `load_first_ref`), so it is sent once only."""
+    image = images.load_image(path, Path(path).name).image
+    return image.size == background.size and np.array_equal(np.asarray(image.convert("RGB")),
+                                                             np.asarray(background.convert("RGB")))
 
 
 def _gallery_paths(refs) -> list[str]:
     return [str(item[0] if isinstance(item, (list, tuple)) else item) for item in refs or []]
 
 
-def ui_inputs(prompt, editor_value, refs, urls_text, first_ref, mask_file, mask_colour, invert, keep_outside,
+def ui_inputs(prompt, editor_value, refs, urls_text, mask_file, mask_colour, invert, keep_outside,
               param_values) -> EditInputs:
     """The page's inputs in run form: the editor's image first, then the reference uploads, then typed URLs.
     An uploaded mask file takes the place of the painted one."""
@@ -82,7 +92,7 @@ def ui_inputs(prompt, editor_value, refs, urls_text, first_ref, mask_file, mask_
     mask, notes = None, []
     if background is not None:
         uploads.append((background, EDITOR_IMAGE))
-        if first_ref and paths and paths[0] == first_ref:
+        if paths and is_in_editor(paths[0], background):
             paths = paths[1:]
         if mask_file:
             mask, notes = uploaded_mask(mask_file, background.size, mask_colour)

@@ -96,6 +96,7 @@ def test_paint_generate_and_get_the_result_with_credits(app, fake, photo):
     expect(app.locator("#result img")).to_be_visible()
     expect(app.locator("#info")).to_contain_text("remaining credits")
     expect(app.locator("#info")).to_contain_text("49.972")
+    assert app.locator("#result img").get_attribute("src").endswith(".png")  # the API's own bytes, not webp
     sent = fake.edits[-1]
     assert sent.images[0].size == (900, 600)
     alpha = np.asarray(sent.mask.getchannel("A"))
@@ -153,3 +154,50 @@ def test_stop_stops_waiting_and_warns_about_billing(app, fake, app_env, photo):
     app.locator("#stop").click()
     expect(app.locator(".toast-body")).to_contain_text("may still finish and bill")
     assert app.locator("#prompt textarea").input_value() == "never mind"
+
+
+def test_the_first_reference_image_goes_into_the_editor_and_is_sent_once(app, fake, tmp_path):
+    paths = []
+    for i, size in enumerate([(640, 480), (300, 300)]):
+        path = tmp_path / f"ref{i}.png"
+        Image.new("RGB", size, (40 * i, 120, 200)).save(path)
+        paths.append(str(path))
+    app.locator("#api_key input").fill(KEY)
+    app.locator("#refs input[type=file]").set_input_files(paths)
+    expect(app.locator("#editor button[aria-label='Brush Size']")).to_be_visible()
+    app.locator("#prompt textarea").fill("combine them")
+    app.locator("#go").click()
+    expect(app.locator("#result img")).to_be_visible()
+    assert [im.size for im in fake.edits[-1].images] == [(640, 480), (300, 300)]
+
+
+def test_an_uploaded_mask_can_be_inverted_and_the_outside_kept(app, fake, photo, tmp_path):
+    mask = Image.new("L", (900, 600), 0)
+    mask.paste(255, (0, 0, 450, 600))
+    mask_path = tmp_path / "mask.png"
+    mask.save(mask_path)
+    app.locator("#api_key input").fill(KEY)
+    app.locator("#editor input[type=file]").set_input_files(photo)
+    expect(app.locator("#editor button[aria-label='Brush Size']")).to_be_visible()
+    app.locator("#mask_upload input[type=file]").set_input_files(str(mask_path))
+    app.locator("#mask_colour label", has_text="white").click()
+    app.locator("#invert label").click()
+    app.locator("#keep_outside label").click()
+    app.locator("#show_mask").click()
+    expect(app.locator("#mask_note")).to_contain_text("Painted: 50.0%")
+    expect(app.locator("#mask_preview img")).to_be_visible()
+    app.locator("#prompt textarea").fill("paint the right half")
+    app.locator("#go").click()
+    expect(app.locator("#info")).to_contain_text("pasted back")
+    expect(app.locator("#heatmap img")).to_be_visible()
+    alpha = np.asarray(fake.edits[-1].mask.getchannel("A"))
+    assert alpha[:, :450].min() == 255 and alpha[:, 450:].max() == 0
+    src = app.locator("#result img").get_attribute("src")
+    assert src.endswith(".png") and "kept-outside" in src
+
+
+def test_check_credits_asks_segmind(app, fake):
+    app.locator("#api_key input").fill(KEY)
+    app.locator("#credits").click()
+    expect(app.locator("#key_note")).to_contain_text("credits: 50")
+    assert fake.count("GET", "/v1/get-user-credits") == 1

@@ -254,6 +254,24 @@ def test_connection_refused():
                            retry=policy())
 
 
+def test_connect_timeout_is_safe_to_report_and_never_reaches_the_model():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        fillers = [socket.socket() for _ in range(4)]  # a full backlog: further connects hang
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+        try:
+            with pytest.raises(errors.RequestTimedOut, match="Could not connect"):
+                segmind.edit_image(payload(), api_key=KEY, base_url=f"http://127.0.0.1:{port}", mode="sync",
+                                   retry=policy(), timeouts=segmind.Timeouts(connect=0.3, read=1))
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
 def test_dns_failure():
     with pytest.raises(errors.ConnectionFailed, match="DNS"):
         segmind.edit_image(payload(), api_key=KEY, base_url="http://no-such-host.invalid", mode="sync",
