@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 
 import requests
 
@@ -141,8 +140,8 @@ def _edit_sync(payload, *, api_key, base_url, timeouts, retry, on_status) -> Edi
     image = _read_image(resp, request_id=headers.get("x-request-id"))
     return EditResult(
         image=image, format=sniff_format(image), mode="sync", elapsed_s=time.monotonic() - started,
-        request_id=headers.get("x-request-id"), remaining_credits=_number(headers.get("x-remaining-credits")),
-        cost=_number(headers.get("x-cost")), generation_time_s=_number(headers.get("x-generation-time")),
+        request_id=headers.get("x-request-id"), remaining_credits=errors.number(headers.get("x-remaining-credits")),
+        cost=errors.number(headers.get("x-cost")), generation_time_s=errors.number(headers.get("x-generation-time")),
         headers=headers,
     )
 
@@ -206,8 +205,8 @@ def wait_for_job(job: Job, *, api_key: str, timeouts: Timeouts = Timeouts(), ret
     metrics = result.get("metrics") or {}
     return EditResult(
         image=image, format=sniff_format(image), mode="queue", elapsed_s=time.time() - job.submitted_at,
-        request_id=job.request_id, remaining_credits=_number(metrics.get("remaining_credits")),
-        cost=_number(metrics.get("cost")), generation_time_s=_number(metrics.get("inference_time")),
+        request_id=job.request_id, remaining_credits=errors.number(metrics.get("remaining_credits")),
+        cost=errors.number(metrics.get("cost")), generation_time_s=errors.number(metrics.get("inference_time")),
         headers={k: str(v) for k, v in metrics.items()},
     )
 
@@ -294,11 +293,11 @@ def _call(method: str, url: str, *, api_key: str | None, timeout: tuple[float, f
             resp = _session().request(method, url, headers=headers, json=json_body, timeout=timeout, stream=stream)
             if resp.status_code < 300:
                 return resp
-            error = _error_for(resp)
+            error = errors.from_response(resp)
             resp.close()
             retryable = isinstance(error, (errors.RateLimited, errors.ServerError))
         except requests.RequestException as exc:
-            error = _transport_error(exc, method=method, url=url, timeout=timeout, billable=billable)
+            error = errors.from_exception(exc, url=url, timeout=timeout, billable=billable)
             retryable = not billable and isinstance(error, (errors.RequestTimedOut, errors.ConnectionFailed))
         if not retryable or attempt >= retry.attempts:
             raise error
@@ -308,106 +307,8 @@ def _call(method: str, url: str, *, api_key: str | None, timeout: tuple[float, f
         retry.sleep(wait)
 
 
-def _transport_error(exc: requests.RequestException, *, method, url, timeout, billable) -> errors.SegmindError:
-    host = re.sub(r"^https?://([^/]+).*$", r"\1", url)
-    if isinstance(exc, requests.ConnectTimeout):
-        return errors.RequestTimedOut(f"Could not connect to {host} within {timeout[0]:g} s. Check the network "
-                                      "and SEGMIND_BASE_URL, then try again.")
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return errors.Truncated(f"The answer from {host} arrived incomplete (the connection broke mid-transfer). "
-                                "Try again; if it was an edit, it may have been billed.")
-    if isinstance(exc, requests.ConnectionError) and _never_sent(exc):
-        text = str(exc)
-        if "NameResolution" in text or "resolve" in text:
-            return errors.ConnectionFailed(f"Could not find {host} (DNS lookup failed). Check the address in "
-                                           "SEGMIND_BASE_URL and the network.")
-        return errors.ConnectionFailed(f"{host} refused the connection. Check SEGMIND_BASE_URL and that the "
-                                       "service is up, then try again.")
-    if billable:
-        what = (f"no reply within {timeout[1]:g} s" if isinstance(exc, requests.ReadTimeout)
-                else "the connection broke")
-        return errors.MaybeBilled(f"The request reached {host} but no answer came back ({what}). Segmind may "
-                                  "still run and bill it, so it was not retried: check your Segmind request "
-                                  "history before trying again.")
-    if isinstance(exc, requests.ReadTimeout):
-        return errors.RequestTimedOut(f"{host} did not answer within {timeout[1]:g} s. Try again.")
-    return errors.ConnectionFailed(f"The connection to {host} broke ({type(exc).__name__}). Try again.")
-
-
-def _never_sent(exc: requests.ConnectionError) -> bool:
-    """True when the failure happened while connecting, so the request cannot have reached the model."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return type(reason).__name__ in ("NewConnectionError", "NameResolutionError", "ConnectTimeoutError")
-
-
-def _error_for(resp: requests.Response) -> errors.SegmindError:
-    status = resp.status_code
-    text = _error_text(resp)
-    request_id = resp.headers.get("x-request-id")
-    kw = {"status": status, "request_id": request_id, "detail": text}
-    if status == 401:
-        if "missing" in text.lower():
-            return errors.AuthError("Segmind got no API key (401). Paste your key into the API key box.", **kw)
-        return errors.AuthError("Segmind rejected the API key (401): it is invalid or has been revoked. Copy a "
-                                "key from your Segmind console and paste it again.", **kw)
-    if status == 403:
-        return errors.Forbidden(f"Segmind refused access to {MODEL} for this account (403): {text}. Check your "
-                                "team's permissions; retrying will not help.", **kw)
-    if status == 404:
-        return errors.NotFound(f"Segmind answered 404 (not found): {text}. Check SEGMIND_BASE_URL.", **kw)
-    if status == 405:
-        return errors.MethodNotAllowed("Segmind answered 405 (method not allowed): the address does not take this "
-                                       "request. Check SEGMIND_BASE_URL.", **kw)
-    if status == 406:
-        if "content type" in text.lower() or "content-type" in text.lower():
-            return errors.BadRequest(f"Segmind rejected the request's content type (406): {text}.", **kw)
-        return errors.NotEnoughCredits(f"Not enough Segmind credits for this run (406): {text}. Top up your "
-                                       "account, or pick a lower quality or smaller size.", **kw)
-    if status == 410:
-        return errors.ModelRetired(f"Segmind has retired {MODEL} (410): {text}. This playground cannot run it "
-                                   "any more.", **kw)
-    if status == 422:
-        body = _maybe_json(resp)
-        if isinstance(body, dict) and str(body.get("status", "")).upper() == "FAILED":
-            detail = str(body.get("error") or "no reason given")
-            return errors.JobFailed(f"Segmind ran the request and it failed: {detail}. It was not billed; adjust "
-                                    "the prompt or settings and try again.", status=422, request_id=request_id,
-                                    detail=detail)
-        return errors.BadRequest(f"Segmind could not validate the request (422): {text}. Check the prompt, "
-                                 "images and settings.", **kw)
-    if status == 429:
-        reset_at = _reset_at(resp)
-        when = (f" The limit resets at {datetime.fromtimestamp(reset_at, timezone.utc):%H:%M:%S} UTC."
-                if reset_at else "")
-        return errors.RateLimited(f"Segmind's rate limit was hit (429).{when} Wait a little and try again; "
-                                  "free accounts allow 5 requests a minute.", reset_at=reset_at, **kw)
-    if status >= 500:
-        return errors.ServerError(f"Segmind failed with {status}: {text}. Nothing was billed; try again in a "
-                                  "minute.", **kw)
-    if status == 400:
-        return errors.BadRequest(f"Segmind refused the request (400): {text}. Check the prompt, images and "
-                                 "settings.", **kw)
-    return errors.SegmindError(f"Segmind answered {status}: {text}.", **kw)
-
-
-def _error_text(resp: requests.Response) -> str:
-    body = _maybe_json(resp)
-    if isinstance(body, dict) and body.get("error"):
-        return str(body["error"])[:500]
-    text = re.sub(r"<[^>]+>", " ", resp.text or "")
-    text = re.sub(r"\s+", " ", text).strip()
-    return text[:200] or resp.reason or "no details"
-
-
-def _maybe_json(resp: requests.Response):
-    try:
-        return resp.json()
-    except ValueError:
-        return None
-
-
 def _json(resp: requests.Response) -> dict:
-    body = _maybe_json(resp)
+    body = errors.maybe_json(resp)
     if not isinstance(body, dict):
         raise errors.SegmindError(f"Segmind answered {resp.status_code} with something other than JSON "
                                   f"({resp.headers.get('content-type', 'no content type')}). Try again later.",
@@ -444,29 +345,3 @@ def _read_image(resp: requests.Response, *, request_id: str | None) -> bytes:
 
 def _useful_headers(resp: requests.Response) -> dict[str, str]:
     return {k: resp.headers[k] for k in USEFUL_HEADERS if k in resp.headers}
-
-
-def _reset_at(resp: requests.Response) -> float | None:
-    """When a rate limit opens again: the later of Segmind's reset header and a standard Retry-After."""
-    moments = []
-    value = (resp.headers.get("x-rate-limit-reset-at-utc") or "").strip()
-    number = _number(value)
-    if number is not None:
-        moments.append(number / 1000 if number > 1e11 else number)
-    elif value:
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            moments.append((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp())
-        except ValueError:
-            pass
-    retry_after = _number(resp.headers.get("retry-after"))
-    if retry_after is not None:
-        moments.append(time.time() + retry_after)
-    return max(moments) if moments else None
-
-
-def _number(value) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
