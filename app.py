@@ -64,7 +64,7 @@ with gr.Blocks(title="GPT Image 1 Edit Mini playground") as demo:
                     mask_note = gr.Markdown("Paint on the image to make a mask; nothing painted means no mask.",
                                             elem_id="mask_note")
                 mask_preview = gr.Image(label="Edit area (magenta) over the first image", interactive=False,
-                                        format="png", height=260, elem_id="mask_preview")
+                                        format="png", height=260, visible=False, elem_id="mask_preview")
 
         with gr.Column(scale=2):
             with gr.Row():

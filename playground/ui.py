@@ -87,6 +87,8 @@ def ui_inputs(prompt, editor_value, refs, urls_text, mask_file, mask_colour, inv
     """The page's inputs in run form: the editor's image first, then the reference uploads, then typed URLs.
     An uploaded mask file takes the place of the painted one."""
     background = (editor_value or {}).get("background")
+    if background is not None and background.mode == "RGBA" and background.getchannel("A").getextrema()[1] == 0:
+        background = None  # a blank canvas: the brush was used before any image was uploaded
     paths = _gallery_paths(refs)
     uploads: list[tuple[object, str]] = []
     mask, notes = None, []
@@ -125,12 +127,12 @@ def uploaded_mask(path: str, size: tuple[int, int], edit_colour: str = "auto"):
 def mask_view(inputs: EditInputs):
     """The mask that will be sent, over the first image, with its painted share and warnings."""
     if not inputs.images or inputs.images[0][1] != EDITOR_IMAGE:
-        return None, "Upload an image into the editor and paint the area to change."
+        return gr.update(value=None, visible=False), "Upload an image into the editor and paint the area to change."
     first = inputs.images[0][0]
     lines = [f"Painted: **{masks.painted_share(inputs.mask):.1f}%** of the image."] if inputs.mask else []
     lines += [f"**Warning:** {w}" for w in masks.coverage_warnings(inputs.mask)]
     lines += [f"Note: {n}" for n in inputs.notes]
-    return masks.preview(first, inputs.mask), "\n\n".join(lines)
+    return gr.update(value=masks.preview(first, inputs.mask), visible=True), "\n\n".join(lines)
 
 
 def show_mask(*values):

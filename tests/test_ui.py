@@ -56,6 +56,13 @@ def test_the_painted_area_becomes_alpha_zero(refs):
     assert alpha[10:30, 10:20].max() == 0 and (alpha == 0).sum() == 200 and run.mask.size == (64, 48)
 
 
+def test_strokes_on_an_empty_editor_are_not_an_image(refs):
+    blank = {"background": Image.new("RGBA", (800, 800), (0, 0, 0, 0)),
+             "layers": [Image.new("RGBA", (800, 800), (255, 0, 255, 255))], "composite": None}
+    run = inputs(blank, refs)
+    assert [name for _, name in run.images] == ["ref0.png", "ref1.png"] and run.mask is None
+
+
 def test_nothing_painted_sends_no_mask():
     assert inputs(editor(Image.new("RGB", (64, 48)))).mask is None
 
