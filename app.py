@@ -25,11 +25,11 @@ def param_control(param):
                      info=param.help, elem_id=param.name)
 
 
-with gr.Blocks(title="GPT Image 1 Edit Mini playground") as demo:
+with gr.Blocks(title="GPT Image 1 Edit Mini playground", delete_cache=(3600, 86400)) as demo:
     gr.Markdown("# GPT Image 1 Edit Mini playground\nEdit images with Segmind's `gpt-image-1-edit-mini`: "
                 "upload a photo, paint the area to change, describe the change, press **Generate**.")
     job_state = gr.BrowserState(None, storage_key="segmind-edit-job")
-    stop_state = gr.State(None)
+    stop_state = gr.State(None, delete_callback=ui.stop_waiting)
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):

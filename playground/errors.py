@@ -109,6 +109,12 @@ class DeadlineExceeded(SegmindError):
     """The job did not finish within the overall deadline."""
 
 
+class Interrupted(SegmindError):
+    """Segmind could not be reached while waiting for a queued job that may still finish (and be billed)."""
+
+    billed = True
+
+
 class Stopped(SegmindError):
     """The user stopped waiting."""
 

@@ -6,6 +6,7 @@ refuse the same things and send the same bytes. A `RunRecord` holds everything a
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import tempfile
@@ -22,7 +23,8 @@ from . import mask as masks
 from .config import Settings
 from .params import DEFAULTS, MAX_IMAGES, PROMPT_MAX_CHARS, build_payload, check_params
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+OUTPUT_DIR = Path(tempfile.gettempdir()) / "segmind-playground"
+OUTPUT_TTL_S = 24 * 3600
 
 
 class InputError(ValueError):
@@ -70,6 +72,16 @@ class RunRecord:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_saved(cls, data: object) -> RunRecord:
+        """A record from what a browser kept: only the plain request fields, checked, never paths or results."""
+        data = data if isinstance(data, dict) else {}
+        params = data.get("params") if isinstance(data.get("params"), dict) else {}
+        params = {k: v for k, v in params.items() if k in DEFAULTS and not check_params({k: v})}
+        names, urls = ([v for v in data.get(key) or [] if isinstance(v, str)] for key in ("image_names", "image_urls"))
+        return cls(prompt=str(data.get("prompt") or ""), params={**DEFAULTS, **params}, image_names=names,
+                   image_urls=urls, mask_share=None, mode="queue", started_at=time.time())
 
 
 @dataclass
@@ -151,28 +163,36 @@ def run_edit(inputs: EditInputs, *, api_key: str, settings: Settings,
                                 on_submit=on_submit, stop=stop)
     record = finish(prepared.record, result)
     if inputs.mask is not None and prepared.original is not None:
-        compare_outside_mask(record, result.image, prepared.original, inputs.mask, paste=inputs.keep_outside)
+        try:
+            compare_outside_mask(record, result.image, prepared.original, inputs.mask, paste=inputs.keep_outside)
+        except (OSError, ValueError) as exc:  # the run is paid for: show the model's output all the same
+            record.notes.append(f"The output could not be compared with the original ({exc}); this is the "
+                                "model's own output.")
     return record
 
 
 def resume_job(request_id: str, record: RunRecord, *, api_key: str, settings: Settings,
                on_status: Callable[[segmind.JobStatus], None] | None = None,
                stop: threading.Event | None = None, submitted_at: float | None = None) -> RunRecord:
-    """Pick up a queued job after a reload. Its URLs are rebuilt from the configured base URL, never taken
-    from the browser, so a key is only ever sent to Segmind."""
-    if not REQUEST_ID.match(request_id or ""):
-        raise InputError("The saved job has no valid request id; run the edit again.")
-    job = segmind.Job(request_id, f"{settings.base_url}/v2/requests/{request_id}/status",
-                      f"{settings.base_url}/v2/requests/{request_id}", submitted_at or time.time())
+    """Pick up a queued job after a reload; its URLs are built from the configured base URL."""
+    job = segmind.Job.for_request(settings.base_url, request_id, submitted_at)
     result = segmind.wait_for_job(job, api_key=api_key, poll=settings.poll, retry=settings.retry,
                                   on_status=on_status, stop=stop)
     return finish(record, result)
 
 
 def save_output(data: bytes, fmt: str | None, stem: str) -> str:
-    """Write bytes under a name whose extension is their real format, in a folder of their own."""
+    """Write bytes under a name whose extension is their real format, in a folder of their own; outputs older
+    than a day are removed on the way, so a long-running Space does not fill its disk."""
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    cutoff = time.time() - OUTPUT_TTL_S
+    for old in OUTPUT_DIR.glob("*/*"):
+        if old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                old.parent.rmdir()
     ext = {"jpeg": "jpg", None: "bin"}.get(fmt, fmt)
-    path = Path(tempfile.mkdtemp(prefix="segmind-edit-")) / f"{stem}.{ext}"
+    path = Path(tempfile.mkdtemp(dir=OUTPUT_DIR)) / f"{stem}.{ext}"
     path.write_bytes(data)
     return str(path)
 

@@ -11,7 +11,9 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import urlsplit
 
 import requests
 
@@ -23,6 +25,7 @@ DEFAULT_BASE_URL = "https://api.segmind.com"
 DEFAULT_UPLOAD_URL = "https://workflows-api.segmind.com/upload-asset"
 TYPICAL_DURATION_S = 42.0
 MAX_OUTPUT_BYTES = 64 * 2**20
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 USEFUL_HEADERS = ("x-remaining-credits", "x-cost", "x-request-id", "x-generation-time", "x-rate-limit-reset-at-utc")
 
 
@@ -66,16 +69,24 @@ class Job:
     """A queued request, enough to pick it up again after a reload (it holds no key)."""
 
     request_id: str
-    status_url: str
-    response_url: str
+    base_url: str
     submitted_at: float
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
     @classmethod
-    def from_dict(cls, data: dict) -> Job:
-        return cls(**{k: data[k] for k in ("request_id", "status_url", "response_url", "submitted_at")})
+    def for_request(cls, base_url: str, request_id: str, submitted_at: float | None = None) -> Job:
+        """The job's URLs are always built from the configured API address, never taken from an answer or a
+        browser, so the key only ever goes to Segmind."""
+        if not isinstance(request_id, str) or not REQUEST_ID.match(request_id):
+            raise errors.SegmindError("The job has no valid request id; run the edit again.")
+        return cls(request_id, base_url.rstrip("/"), float(submitted_at or time.time()))
+
+    @property
+    def status_url(self) -> str:
+        return f"{self.base_url}/v2/requests/{self.request_id}/status"
+
+    @property
+    def response_url(self) -> str:
+        return f"{self.base_url}/v2/requests/{self.request_id}"
 
 
 @dataclass(frozen=True)
@@ -102,9 +113,12 @@ _local = threading.local()
 
 
 def _session() -> requests.Session:
-    """One HTTP session per worker thread, so connections are reused without sharing state across threads."""
+    """One HTTP session per worker thread, so connections are reused; it keeps no cookies, since one thread
+    serves many visitors."""
     if getattr(_local, "session", None) is None:
-        _local.session = requests.Session()
+        session = requests.Session()
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        _local.session = session
     return _local.session
 
 
@@ -117,6 +131,8 @@ def edit_image(payload: dict, *, api_key: str, base_url: str = DEFAULT_BASE_URL,
     `mode="queue"` submits to the v2 queue and polls it (Segmind's advice for jobs over ten seconds);
     `mode="sync"` makes the single v1 call. Both return the same `EditResult` and raise `SegmindError`s.
     """
+    if stop is not None and stop.is_set():
+        raise errors.Stopped("Stopped before the request was sent; nothing was billed.")
     if mode == "sync":
         return _edit_sync(payload, api_key=api_key, base_url=base_url, timeouts=timeouts, retry=retry,
                           on_status=on_status)
@@ -155,30 +171,37 @@ def submit_job(payload: dict, *, api_key: str, base_url: str = DEFAULT_BASE_URL,
     resp = _call("POST", url, api_key=api_key, json_body=payload, timeout=(timeouts.connect, timeouts.poll),
                  retry=retry, billable=True)
     data = _json(resp)
-    missing = [k for k in ("request_id", "status_url", "response_url") if not data.get(k)]
-    if missing:
-        raise errors.SegmindError(f"Segmind queued the request but its answer lacks {', '.join(missing)}; "
-                                  "the result cannot be fetched. Try sync mode (SEGMIND_API_MODE=sync).",
-                                  status=resp.status_code, request_id=data.get("request_id"))
-    return Job(data["request_id"], data["status_url"], data["response_url"], time.time())
+    if not data.get("request_id"):
+        raise errors.SegmindError("Segmind queued the request but its answer has no request id, so the result "
+                                  "cannot be fetched. Try sync mode (SEGMIND_API_MODE=sync).", status=resp.status_code)
+    return Job.for_request(base_url, str(data["request_id"]))
 
 
 def wait_for_job(job: Job, *, api_key: str, timeouts: Timeouts = Timeouts(), retry: RetryPolicy = RetryPolicy(),
                  poll: PollPolicy = PollPolicy(), on_status: Callable[[JobStatus], None] | None = None,
                  stop: threading.Event | None = None) -> EditResult:
-    """Poll a queued job until it completes, then fetch and download its image."""
+    """Poll a queued job until it completes, then fetch and download its image.
+
+    The deadline counts from the start of this wait, so a job picked up again after a reload gets a full one.
+    A failure to reach Segmind while waiting raises `Interrupted`: the job itself may still finish.
+    """
     stop = stop or threading.Event()
+    try:
+        return _wait(job, api_key=api_key, timeouts=timeouts, retry=retry, poll=poll, on_status=on_status, stop=stop)
+    except (errors.JobFailed, errors.JobExpired, errors.Stopped, errors.DeadlineExceeded, errors.NotAnImage):
+        raise
+    except errors.SegmindError as exc:
+        reason = f"Segmind answered {exc.status}" if exc.status else exc.message.split(". ")[0]
+        raise errors.Interrupted(
+            f"Lost track of request {job.request_id} while waiting ({reason}). The job may still finish and be "
+            "billed: press Resume to fetch its result (Segmind keeps it for an hour).",
+            status=exc.status, request_id=job.request_id, detail=exc.message) from exc
+
+
+def _wait(job: Job, *, api_key, timeouts, retry, poll, on_status, stop) -> EditResult:
+    deadline = time.time() + poll.deadline_s
     delay = poll.first_s
     while True:
-        elapsed = time.time() - job.submitted_at
-        if stop.is_set():
-            raise errors.Stopped(
-                f"Stopped waiting for request {job.request_id}. Segmind may still finish and bill it; "
-                "its result stays available for an hour.", request_id=job.request_id)
-        if elapsed > poll.deadline_s:
-            raise errors.DeadlineExceeded(
-                f"Request {job.request_id} did not finish within {poll.deadline_s:.0f} s. Segmind may still finish "
-                "and bill it; check your Segmind request history before trying again.", request_id=job.request_id)
         data = _json(_job_call(job, job.status_url, api_key=api_key, timeouts=timeouts, retry=retry))
         status = str(data.get("status", "")).upper()
         if status == "COMPLETED":
@@ -186,18 +209,26 @@ def wait_for_job(job: Job, *, api_key: str, timeouts: Timeouts = Timeouts(), ret
         if status == "FAILED":
             raise _job_failed(job, data)
         if on_status:
-            on_status(JobStatus("processing" if status == "PROCESSING" else "queued", job.request_id, elapsed))
-        if stop.wait(min(delay, max(0.0, poll.deadline_s - elapsed) + 0.01)):
-            continue
+            on_status(JobStatus("processing" if status == "PROCESSING" else "queued", job.request_id,
+                                time.time() - job.submitted_at))
+        if stop.wait(max(0.0, min(delay, deadline - time.time()))):
+            raise errors.Stopped(
+                f"Stopped waiting for request {job.request_id}. Segmind may still finish and bill it; press Resume "
+                "to fetch its result (Segmind keeps it for an hour).", request_id=job.request_id)
+        if time.time() >= deadline:
+            raise errors.DeadlineExceeded(
+                f"Request {job.request_id} did not finish within {poll.deadline_s:.0f} s. Segmind may still finish "
+                "and bill it: press Resume to keep waiting, or check your Segmind request history.",
+                request_id=job.request_id)
         delay = min(delay * poll.factor, poll.max_s)
 
     result = _json(_job_call(job, job.response_url, api_key=api_key, timeouts=timeouts, retry=retry))
     if str(result.get("status", "")).upper() == "FAILED":
         raise _job_failed(job, result)
     output_url = _output_url(result.get("output")) or _output_url(result.get("images"))
-    if not output_url:
-        raise errors.NotAnImage(f"Request {job.request_id} completed but Segmind's answer holds no output image. "
-                                "It was probably billed; check your Segmind request history.",
+    if not output_url or not _may_download(output_url, job.base_url):
+        raise errors.NotAnImage(f"Request {job.request_id} completed but Segmind's answer holds no usable output "
+                                "image address. It was probably billed; check your Segmind request history.",
                                 request_id=job.request_id)
     if on_status:
         on_status(JobStatus("downloading", job.request_id, time.time() - job.submitted_at))
@@ -209,6 +240,12 @@ def wait_for_job(job: Job, *, api_key: str, timeouts: Timeouts = Timeouts(), ret
         cost=errors.number(metrics.get("cost")), generation_time_s=errors.number(metrics.get("inference_time")),
         headers={k: str(v) for k, v in metrics.items()},
     )
+
+
+def _may_download(url: str, base_url: str) -> bool:
+    """Output images come from Segmind's CDN over https (or from the API's own address, as the local fake does)."""
+    parts, base = urlsplit(url), urlsplit(base_url)
+    return parts.scheme == "https" or (parts.scheme, parts.netloc) == (base.scheme, base.netloc)
 
 
 def _download(url: str, *, request_id: str, timeouts: Timeouts, retry: RetryPolicy) -> bytes:
@@ -290,7 +327,9 @@ def _call(method: str, url: str, *, api_key: str | None, timeout: tuple[float, f
     while True:
         attempt += 1
         try:
-            resp = _session().request(method, url, headers=headers, json=json_body, timeout=timeout, stream=stream)
+            # A redirect would carry x-api-key to wherever it points, so keyed calls never follow one.
+            resp = _session().request(method, url, headers=headers, json=json_body, timeout=timeout, stream=stream,
+                                      allow_redirects=api_key is None)
             if resp.status_code < 300:
                 return resp
             error = errors.from_response(resp)

@@ -18,7 +18,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from . import images, segmind
+from . import errors, images, segmind
 from . import mask as masks
 from .config import load_settings, server_api_key
 from .errors import SegmindError
@@ -199,33 +199,47 @@ def user_message(exc: Exception) -> str:
     return f"Something unexpected went wrong ({type(exc).__name__}). Nothing was changed; try again."
 
 
-def follow_run(work, stop: threading.Event, outputs: dict, record_hint: RunRecord | None = None):
-    """Drive a run in the background and stream progress, the job to keep, and finally the result."""
-    progress, result, download, info, job_state = (outputs[k] for k in
-                                                   ("progress", "result", "download", "info", "job_state"))
+KEEP_JOB_ON = (errors.Interrupted, errors.Stopped, errors.DeadlineExceeded)
+
+
+def follow_run(work, stop: threading.Event, outputs: dict, saved_job: dict | None = None, sync: bool = False):
+    """Drive a run in the background and stream its progress, the job to keep in the browser, and the result.
+
+    The job stays in the browser while Segmind may still finish it, so Resume (or a reload) can fetch it.
+    """
+    progress, result, download, info, job_state, resume_button = (outputs[k] for k in (
+        "progress", "result", "download", "info", "job_state", "resume_button"))
     started = time.time()
-    phase, request_id = "submitting", None
-    for kind, value in _in_thread(work):
-        if stop.is_set() and kind not in ("done", "error"):
-            gr.Warning(f"Stopped waiting. Segmind may still finish and bill request {request_id or '(not queued yet)'}"
-                       "; its result stays available for an hour.")
-            yield {progress: "", job_state: None}
-            return
-        if kind == "status":
-            phase, request_id = value.phase, value.request_id or request_id
-        elif kind == "submitted":
-            request_id = value.request_id
-            yield {job_state: {"request_id": value.request_id, "submitted_at": value.submitted_at,
-                               "record": (record_hint.to_dict() if record_hint else None)}}
-        elif kind == "error":
-            yield {progress: "", job_state: None}
-            raise gr.Error(user_message(value), duration=None)
-        elif kind == "done":
-            yield {progress: "", result: value.output_path, download: gr.update(value=value.output_path,
-                   visible=True), info: result_markdown(value), job_state: None,
-                   outputs["heatmap"]: gr.update(value=value.heatmap_path, visible=bool(value.heatmap_path))}
-            return
-        yield {progress: progress_html(phase, time.time() - started, request_id)}
+    phase, request_id = "submitting", (saved_job or {}).get("request_id")
+    try:
+        for kind, value in _in_thread(work):
+            if kind == "status":
+                phase, request_id = value.phase, value.request_id or request_id
+            elif kind == "submitted":
+                request_id = value.request_id
+                yield {job_state: {**(saved_job or {}), "request_id": value.request_id,
+                                   "submitted_at": value.submitted_at}}
+            elif kind == "error":
+                keep = request_id is not None and isinstance(value, KEEP_JOB_ON)
+                yield {progress: "", resume_button: gr.update(visible=keep), **({} if keep else {job_state: None})}
+                if isinstance(value, errors.Stopped):
+                    gr.Warning(str(value))
+                    return
+                raise gr.Error(user_message(value), duration=None)
+            elif kind == "done":
+                yield {progress: "", result: value.output_path, download: gr.update(value=value.output_path,
+                       visible=True), info: result_markdown(value), job_state: None,
+                       resume_button: gr.update(visible=False),
+                       outputs["heatmap"]: gr.update(value=value.heatmap_path, visible=bool(value.heatmap_path))}
+                return
+            if stop.is_set() and sync:
+                gr.Warning("Stopped waiting. The request was already sent, so Segmind may still finish and bill it.")
+                yield {progress: ""}
+                return
+            label = "Stopping" if stop.is_set() else phase
+            yield {progress: progress_html(label, time.time() - started, request_id)}
+    finally:
+        stop.set()  # the page went away or the run ended: the worker stops polling
 
 
 def generate(outputs: dict):
@@ -241,44 +255,41 @@ def generate(outputs: dict):
             raise gr.Error(str(exc), duration=None) from None
         yield {outputs["mask_preview"]: preview, outputs["mask_note"]: note}
         key, settings = resolve_key(api_key), load_settings()
-        hint = RunRecord(prompt=inputs.prompt, params=inputs.params, image_names=[n for _, n in inputs.images],
-                         image_urls=inputs.image_urls, mask_share=None, mode=settings.api_mode,
-                         started_at=time.time())
+        saved = {"own_key": bool((api_key or "").strip()),
+                 "record": {"prompt": inputs.prompt, "params": inputs.params,
+                            "image_names": [n for _, n in inputs.images], "image_urls": inputs.image_urls}}
 
         def work(on_status, on_submit):
             return run_edit(inputs, api_key=key, settings=settings, on_status=on_status, on_submit=on_submit,
                             stop=stop)
 
-        yield from follow_run(work, stop, outputs, hint)
+        yield from follow_run(work, stop, outputs, saved, sync=settings.api_mode == "sync")
 
     return handler
 
 
 def resume(outputs: dict):
-    """On page load: pick up a job that was still running when the page was closed or reloaded."""
+    """On page load and on Resume: pick up a job that may still be running or finished at Segmind."""
 
     def handler(job_state, api_key):
-        if not job_state or not job_state.get("request_id"):
+        if not isinstance(job_state, dict) or not job_state.get("request_id"):
             return
-        key = resolve_key(api_key)
+        typed = (api_key or "").strip()
+        key = typed if job_state.get("own_key") else resolve_key(api_key)
         if not key:
-            gr.Info(f"A job (request {job_state['request_id']}) was running before the reload. Paste your API key "
-                    "and press Resume to fetch its result.")
+            gr.Info(f"Request {job_state['request_id']} may have finished while the page was away. Paste the API "
+                    "key it was run with and press Resume to fetch its result.")
             yield {outputs["resume_button"]: gr.update(visible=True)}
             return
         stop = threading.Event()
         yield {outputs["stop_state"]: stop, outputs["resume_button"]: gr.update(visible=False)}
-        fields = RunRecord.__dataclass_fields__
-        saved = {k: v for k, v in (job_state.get("record") or {}).items() if k in fields}
-        record = RunRecord(**{"prompt": "", "params": {}, "image_names": [], "image_urls": [], "mask_share": None,
-                              "mode": "queue", "started_at": time.time(), **saved})
-        settings = load_settings()
+        record, settings = RunRecord.from_saved(job_state.get("record")), load_settings()
 
         def work(on_status, on_submit):
             return resume_job(str(job_state["request_id"]), record, api_key=key, settings=settings,
-                              on_status=on_status, stop=stop, submitted_at=job_state.get("submitted_at"))
+                              on_status=on_status, stop=stop, submitted_at=errors.number(job_state.get("submitted_at")))
 
-        yield from follow_run(work, stop, outputs)
+        yield from follow_run(work, stop, outputs, job_state)
 
     return handler
 
@@ -324,6 +335,8 @@ def edit(prompt: str, images: list | None = None, mask: str | None = None, image
             mask_image, notes = uploaded_mask(_file_paths([mask])[0], images_size(uploads), mask_edit_colour)
             if invert_mask:
                 mask_image = masks.invert_mask(mask_image)
+        if isinstance(image_urls, str):
+            image_urls = image_urls.split()
         inputs = EditInputs(prompt=prompt or "", images=uploads, image_urls=[str(u) for u in image_urls or []],
                             mask=mask_image, params=params, keep_outside=bool(keep_outside_mask), notes=notes)
         record = run_edit(inputs, api_key=resolve_key(api_key), settings=load_settings())

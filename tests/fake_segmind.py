@@ -338,6 +338,12 @@ class FakeSegmind:
         with self._lock:
             self._jobs[request_id].expired = True
 
+    def release(self) -> None:
+        """Let every waiting job complete at its next poll."""
+        with self._lock:
+            for job in self._jobs.values():
+                job.queued = job.processing = 0
+
     def count(self, method: str, path_prefix: str = "") -> int:
         if self.url and path_prefix.startswith(self.url):
             path_prefix = path_prefix[len(self.url):]

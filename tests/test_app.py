@@ -74,6 +74,14 @@ def test_typed_urls_go_through_unchanged_after_the_uploads(client, fake, app_env
     assert len(urls) == 2 and urls[1] == url
 
 
+def test_a_single_url_string_is_taken_as_a_list(client, fake):
+    buf = io.BytesIO()
+    photo((200, 200)).save(buf, "PNG")
+    url = fake.add_asset(buf.getvalue(), "one.png")
+    call(client, prompt="edit", image_urls=url)
+    assert fake.edits[-1].payload["image_urls"] == [url]
+
+
 def test_urls_alone_are_enough(client, fake, tmp_path):
     buf = io.BytesIO()
     photo((300, 200)).save(buf, "PNG")

@@ -11,6 +11,7 @@ from playground.params import PARAMS
 from playground.presets import PRESET_FIELDS, load_presets
 
 KEY = "test-key"
+expect.set_options(timeout=20_000)  # software-rendered Chromium on two cores is slow; polls are counted, not timed
 
 
 @pytest.fixture
@@ -154,6 +155,10 @@ def test_stop_stops_waiting_and_warns_about_billing(app, fake, app_env, photo):
     app.locator("#stop").click()
     expect(app.locator(".toast-body")).to_contain_text("may still finish and bill")
     assert app.locator("#prompt textarea").input_value() == "never mind"
+    fake.release()
+    app.locator("#resume").click()
+    expect(app.locator("#result img")).to_be_visible()
+    assert fake.count("POST", "/v2/") == 1
 
 
 def test_the_first_reference_image_goes_into_the_editor_and_is_sent_once(app, fake, tmp_path):

@@ -4,6 +4,8 @@ import base64
 import io
 import socket
 import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
@@ -296,3 +298,92 @@ def test_the_format_comes_from_the_bytes_not_the_header(fake):
     fake.fail("wrong_format")
     result = sync(fake, payload(output_format="jpeg"))
     assert result.format == "png"
+
+
+def test_stop_before_sending_sends_nothing(fake):
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(errors.Stopped, match="nothing was billed"):
+        queued(fake, stop=stop)
+    assert fake.requests == []
+
+
+def test_lost_contact_while_waiting_keeps_the_request_id_and_says_how_to_resume(fake):
+    fake.fail("503", on="status", times=10)
+    with pytest.raises(errors.Interrupted, match="press Resume") as caught:
+        queued(fake)
+    assert caught.value.request_id in caught.value.message and "Nothing was billed" not in caught.value.message
+
+
+def test_a_job_picked_up_long_after_submitting_still_gets_a_full_deadline(fake):
+    job = segmind.submit_job(payload(), api_key=KEY, base_url=fake.url, retry=policy())
+    old = segmind.Job.for_request(fake.url, job.request_id, time.time() - 3000)
+    result = segmind.wait_for_job(old, api_key=KEY, poll=FAST_POLL, retry=policy())
+    assert result.format == "png" and result.elapsed_s > 2999
+
+
+@pytest.mark.parametrize("request_id", ["../../etc", "a/b", "", "x" * 101, None])
+def test_a_job_is_only_ever_polled_at_the_configured_api(request_id):
+    with pytest.raises(errors.SegmindError, match="no valid request id"):
+        segmind.Job.for_request("https://api.segmind.com", request_id)
+    assert segmind.Job.for_request("https://api.segmind.com/", "abc-123").status_url == (
+        "https://api.segmind.com/v2/requests/abc-123/status")
+
+
+def test_an_output_url_on_a_foreign_plain_http_host_is_not_fetched(fake):
+    # The fake names its outputs by 127.0.0.1; seen from "localhost" that is another origin, and not https.
+    port = fake.url.rsplit(":", 1)[1]
+    with pytest.raises(errors.NotAnImage, match="no usable output image address"):
+        segmind.edit_image(payload(), api_key=KEY, base_url=f"http://localhost:{port}", poll=FAST_POLL,
+                           retry=policy())
+    assert fake.count("GET", "/outputs/") == 0
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """A second host: records the requests that reach it, sets a cookie, and can redirect elsewhere."""
+
+    def do_GET(self):
+        self.server.seen.append(dict(self.headers))
+        if self.server.redirect_to:
+            self.send_response(302)
+            self.send_header("Location", self.server.redirect_to + "/v1/get-user-credits")
+        else:
+            self.send_response(200)
+            self.send_header("Set-Cookie", "visitor=someone-else; Path=/")
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"credits": 1.0}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def host():
+    def start(redirect_to=None):
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+        server.seen, server.redirect_to = [], redirect_to
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server, f"http://127.0.0.1:{server.server_port}"
+
+    servers = []
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_key_never_follows_a_redirect_to_another_host(host):
+    elsewhere, elsewhere_url = host()
+    _, api_url = host(redirect_to=elsewhere_url)
+    with pytest.raises(errors.SegmindError):
+        segmind.get_credits(api_key="SG_secret", base_url=api_url, retry=policy())
+    assert elsewhere.seen == []
+
+
+def test_no_cookie_carries_over_from_one_call_to_the_next(host):
+    server, url = host()
+    segmind.get_credits(api_key="SG_one", base_url=url, retry=policy())
+    segmind.get_credits(api_key="SG_two", base_url=url, retry=policy())
+    assert all("Cookie" not in seen for seen in server.seen)
