@@ -84,7 +84,9 @@ with gr.Blocks(title="GPT Image 1 Edit Mini playground", delete_cache=(3600, 864
             progress = gr.HTML(elem_id="progress")
             result = gr.Image(label="Result", type="filepath", interactive=False, elem_id="result",
                               buttons=["fullscreen"], height=420)
-            download = gr.DownloadButton("Download", visible=False, elem_id="download")
+            with gr.Row():
+                download = gr.DownloadButton("Download", visible=False, elem_id="download")
+                reuse = gr.Button("Edit this result", visible=False, elem_id="reuse")
             info = gr.Markdown(elem_id="info")
             heatmap = gr.Image(label="Changes outside the mask (bright = changed)", visible=False,
                                interactive=False, format="png", height=260, elem_id="heatmap")
@@ -122,6 +124,9 @@ with gr.Blocks(title="GPT Image 1 Edit Mini playground", delete_cache=(3600, 864
     gr.on([go.click, prompt.submit], ui.generate(run_outputs), inputs=[api_key, *ui_inputs, *controls],
           outputs=list(run_outputs.values()), api_visibility="private")
     stop.click(ui.stop_waiting, inputs=stop_state, api_visibility="private")
+    download.change(lambda path: gr.update(visible=bool(path)), inputs=download, outputs=reuse,
+                    api_visibility="private")
+    reuse.click(ui.edit_result, inputs=result, outputs=editor, api_visibility="private")
     credits_button.click(ui.check_credits, inputs=api_key, outputs=key_note, api_visibility="private")
     api_trigger.click(ui.edit, inputs=[prompt, api_images, api_mask, api_urls, *controls, api_key_param,
                                        api_mask_colour, api_invert, api_keep_outside],

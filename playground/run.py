@@ -155,8 +155,11 @@ def run_edit(inputs: EditInputs, *, api_key: str, settings: Settings,
              on_submit: Callable[[segmind.Job], None] | None = None,
              stop: threading.Event | None = None) -> RunRecord:
     """Run one edit end to end and return its record; the image is saved at `record.output_path`."""
+    problems = check_inputs(inputs)
     if not api_key:
-        raise InputError("Paste your Segmind API key into the API key box (get one from your Segmind console).")
+        problems.append("Paste your Segmind API key into the API key box (get one from your Segmind console).")
+    if problems:
+        raise InputError(" ".join(problems))
     prepared = prepare(inputs, api_key=api_key, settings=settings)
     result = segmind.edit_image(prepared.payload, api_key=api_key, base_url=settings.base_url,
                                 mode=settings.api_mode, poll=settings.poll, retry=settings.retry, on_status=on_status,

@@ -294,6 +294,13 @@ def resume(outputs: dict):
     return handler
 
 
+def edit_result(path: str | None):
+    """The result goes into the editor as the next image to edit (the reference uploads stay as they are)."""
+    if not path:
+        raise gr.Error("There is no result to edit yet.")
+    return images.load_image(path, Path(path).name).image
+
+
 def stop_waiting(stop: threading.Event | None):
     if stop is not None:
         stop.set()

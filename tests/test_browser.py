@@ -106,6 +106,17 @@ def test_paint_generate_and_get_the_result_with_credits(app, fake, photo):
     ys, xs = np.nonzero(alpha == 0)
     assert abs(xs.mean() - 450) < 40 and abs(ys.mean() - 300) < 40
     assert KEY not in app.content()
+    app.locator("#reuse").click()
+    app.locator("#go").click()
+    expect(app.locator("#info")).to_contain_text("49.944")
+    assert fake.edits[-1].images[0].size == (1536, 1024)  # the first result, now the image being edited
+
+
+def test_shift_enter_in_the_prompt_runs_the_edit(app, fake):
+    app.locator("#prompt textarea").fill("by keyboard")
+    app.locator("#prompt textarea").press("Shift+Enter")
+    expect(app.locator(".toast-body")).to_contain_text("Add an image to edit")
+    expect(app.locator(".toast-body")).to_contain_text("Paste your Segmind API key")
 
 
 def test_generate_without_a_key_explains_and_keeps_the_inputs(app, fake, photo):
