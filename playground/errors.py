@@ -207,9 +207,13 @@ def _error_text(resp: requests.Response) -> str:
     body = maybe_json(resp)
     if isinstance(body, dict) and body.get("error"):
         return str(body["error"])[:500]
-    text = re.sub(r"<[^>]+>", " ", resp.text or "")
-    text = re.sub(r"\s+", " ", text).strip()
-    return text[:200] or resp.reason or "no details"
+    return page_text(resp.text or "")[:200] or resp.reason or "no details"
+
+
+def page_text(text: str) -> str:
+    """An HTML page's title (or its text without tags), for messages about answers that should have been JSON."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", title.group(1) if title else text)).strip()
 
 
 def maybe_json(resp: requests.Response):

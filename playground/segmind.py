@@ -217,7 +217,7 @@ def _wait(job: Job, *, api_key, timeouts, retry, poll, on_status, stop) -> EditR
                 "to fetch its result (Segmind keeps it for an hour).", request_id=job.request_id)
         if time.time() >= deadline:
             raise errors.DeadlineExceeded(
-                f"Request {job.request_id} did not finish within {poll.deadline_s:.0f} s. Segmind may still finish "
+                f"Request {job.request_id} did not finish within {poll.deadline_s:g} s. Segmind may still finish "
                 "and bill it: press Resume to keep waiting, or check your Segmind request history.",
                 request_id=job.request_id)
         delay = min(delay * poll.factor, poll.max_s)
@@ -374,7 +374,7 @@ def _read_image(resp: requests.Response, *, request_id: str | None) -> bytes:
     data = b"".join(chunks)
     if sniff_format(data) is None:
         kind = resp.headers.get("content-type", "no content type").split(";")[0]
-        snippet = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", data[:300].decode("utf-8", "replace"))).strip()
+        snippet = errors.page_text(data[:1000].decode("utf-8", "replace"))
         raise errors.NotAnImage(f"Segmind answered 200 but sent {kind} instead of an image"
                                 + (f" ({snippet[:120]})" if snippet else "")
                                 + ". It may have been billed; check your Segmind request history.",
