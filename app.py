@@ -132,5 +132,7 @@ with gr.Blocks(title="GPT Image 1 Edit Mini playground", delete_cache=(3600, 864
                                        api_mask_colour, api_invert, api_keep_outside],
                       outputs=[api_file, api_record], api_name="edit")
 
+demo.queue(default_concurrency_limit=8)  # an edit waits ~42 s; one visitor must not hold up the others
+
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=8).launch(**LAUNCH_KWARGS)
+    demo.launch(**LAUNCH_KWARGS)

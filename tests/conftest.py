@@ -20,7 +20,7 @@ def fake():
 def app_url():
     from app import LAUNCH_KWARGS, demo
 
-    _, url, _ = demo.queue(default_concurrency_limit=8).launch(
+    _, url, _ = demo.launch(
         server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True, **LAUNCH_KWARGS)
     yield url
     demo.close()
