@@ -108,10 +108,11 @@ with gr.Blocks(title="GPT Image 1 Edit Mini playground", delete_cache=(3600, 864
     ui_inputs = [prompt, editor, refs, image_urls, mask_upload, mask_colour, invert, keep_outside]
 
     demo.load(ui.key_status, outputs=[api_key, key_note], api_visibility="private")
-    demo.load(ui.resume(run_outputs), inputs=[job_state, api_key], outputs=list(run_outputs.values()),
-              api_visibility="private")
+    # Progress is drawn by the handlers themselves; Gradio's own overlay would mark every output "Error".
+    quiet = {"api_visibility": "private", "show_progress": "hidden"}
+    demo.load(ui.resume(run_outputs), inputs=[job_state, api_key], outputs=list(run_outputs.values()), **quiet)
     resume_button.click(ui.resume(run_outputs), inputs=[job_state, api_key], outputs=list(run_outputs.values()),
-                        api_visibility="private")
+                        **quiet)
     for button, preset in zip(preset_buttons, PRESETS, strict=True):
         button.click(lambda p=preset: ui.apply_preset(p), outputs=[control[f] for f in PRESET_FIELDS] + [advice],
                      api_visibility="private")
@@ -119,10 +120,9 @@ with gr.Blocks(title="GPT Image 1 Edit Mini playground", delete_cache=(3600, 864
                                  inputs=[control["background"], control["output_format"]],
                                  outputs=control["output_format"], api_visibility="private")
     refs.upload(ui.load_first_ref, inputs=[refs, editor], outputs=editor, api_visibility="private")
-    show_mask_button.click(ui.show_mask, inputs=ui_inputs + controls, outputs=[mask_preview, mask_note],
-                           api_visibility="private")
+    show_mask_button.click(ui.show_mask, inputs=ui_inputs + controls, outputs=[mask_preview, mask_note], **quiet)
     gr.on([go.click, prompt.submit], ui.generate(run_outputs), inputs=[api_key, *ui_inputs, *controls],
-          outputs=list(run_outputs.values()), api_visibility="private")
+          outputs=list(run_outputs.values()), **quiet)
     stop.click(ui.stop_waiting, inputs=stop_state, api_visibility="private")
     download.change(lambda path: gr.update(visible=bool(path)), inputs=download, outputs=reuse,
                     api_visibility="private")

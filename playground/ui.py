@@ -29,8 +29,8 @@ from .run import EditInputs, InputError, RunRecord, resume_job, run_edit
 log = logging.getLogger(__name__)
 USER_ERRORS = (InputError, SegmindError, images.ImageInputError, masks.MaskError)
 EDITOR_IMAGE = "The editor's image"
-PHASES = {"submitting": "Sending", "queued": "Queued at Segmind", "processing": "Processing",
-          "downloading": "Downloading the result"}
+PHASES = {"preparing": "Preparing the images", "submitting": "Sending", "queued": "Queued at Segmind",
+          "processing": "Processing", "downloading": "Downloading the result"}
 
 
 def resolve_key(typed: str | None) -> str:
@@ -210,7 +210,7 @@ def follow_run(work, stop: threading.Event, outputs: dict, saved_job: dict | Non
     progress, result, download, info, job_state, resume_button = (outputs[k] for k in (
         "progress", "result", "download", "info", "job_state", "resume_button"))
     started = time.time()
-    phase, request_id = "submitting", (saved_job or {}).get("request_id")
+    phase, request_id = "preparing", (saved_job or {}).get("request_id")
     try:
         for kind, value in _in_thread(work):
             if kind == "status":
@@ -247,11 +247,12 @@ def generate(outputs: dict):
 
     def handler(api_key, *values):
         stop = threading.Event()
-        yield {outputs["stop_state"]: stop}
+        yield {outputs["stop_state"]: stop, outputs["progress"]: progress_html("preparing", 0)}
         try:
             inputs = ui_inputs(*values[:UI_INPUT_COUNT], values[UI_INPUT_COUNT:])
             preview, note = mask_view(inputs)
         except USER_ERRORS as exc:
+            yield {outputs["progress"]: ""}
             raise gr.Error(str(exc), duration=None) from None
         yield {outputs["mask_preview"]: preview, outputs["mask_note"]: note}
         key, settings = resolve_key(api_key), load_settings()
