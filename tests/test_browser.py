@@ -106,6 +106,7 @@ def test_paint_generate_and_get_the_result_with_credits(app, fake, photo):
     ys, xs = np.nonzero(alpha == 0)
     assert abs(xs.mean() - 450) < 40 and abs(ys.mean() - 300) < 40
     assert KEY not in app.content()
+    assert KEY not in app.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
     app.locator("#reuse").click()
     app.locator("#go").click()
     expect(app.locator("#info")).to_contain_text("49.944")
