@@ -122,7 +122,7 @@ def test_bad_input_is_refused_before_anything_is_sent(client, fake, tmp_path, kw
 @pytest.mark.parametrize("compression", [0, 101])
 def test_compression_outside_1_to_100_is_refused(client, fake, tmp_path, compression):
     image = save(tmp_path, "a.png", photo())
-    with pytest.raises(AppError):
+    with pytest.raises(AppError, match=r"(less than minimum|greater than maximum) value"):
         call(client, prompt="edit", images=[handle_file(image)], output_compression=compression)
     assert fake.requests == []
 
