@@ -3,11 +3,13 @@
 import gradio as gr
 
 from playground import ui
+from playground.config import load_settings
 from playground.mask import EDIT_COLOURS
 from playground.params import PARAMS
 from playground.presets import PRESET_FIELDS, load_presets
 
 PRESETS = load_presets()
+load_settings()  # a bad SEGMIND_* value stops the app at start-up, not at someone's first edit
 CSS = """
 .run-progress .bar {height: 8px; border-radius: 4px; background: var(--neutral-200); overflow: hidden}
 .run-progress .bar > div {height: 100%; background: var(--color-accent); transition: width .8s}
