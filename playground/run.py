@@ -114,10 +114,7 @@ def check_inputs(inputs: EditInputs) -> list[str]:
 
 
 def prepare(inputs: EditInputs, *, api_key: str, settings: Settings) -> Prepared:
-    """Check, normalise and encode the inputs, upload them if so configured, and build the JSON body."""
-    problems = check_inputs(inputs)
-    if problems:
-        raise InputError(" ".join(problems))
+    """Normalise and encode checked inputs, upload them if so configured, and build the JSON body."""
     notes, data_urls, names = list(inputs.notes), [], []
     sent_size = original = None
     for source, name in inputs.images:
@@ -154,7 +151,7 @@ def run_edit(inputs: EditInputs, *, api_key: str, settings: Settings,
              on_status: Callable[[segmind.JobStatus], None] | None = None,
              on_submit: Callable[[segmind.Job], None] | None = None,
              stop: threading.Event | None = None) -> RunRecord:
-    """Run one edit end to end and return its record; the image is saved at `record.output_path`."""
+    """Check the inputs, run one edit end to end and return its record (the image is at `record.output_path`)."""
     problems = check_inputs(inputs)
     if not api_key:
         problems.append("Paste your Segmind API key into the API key box (get one from your Segmind console).")
