@@ -462,13 +462,17 @@ class FakeSegmind:
             return None
         return job
 
-    def _check_edit(self, headers: dict[str, str], body: bytes) -> _EditInput | _Reply:
-        """Segmind's checks, in the order it answers them: key, content type, body, credits, then the images."""
+    def _json_body(self, headers: dict[str, str], body: bytes) -> dict | _Reply:
+        """The checks every JSON POST gets, in Segmind's order: key, content type, a JSON object."""
         if denied := self._auth(headers):
             return denied
         if not _is_json(headers):
             return _json(406, {"error": "Invalid content type"})
-        payload = _parse_object(body)
+        return _parse_object(body)
+
+    def _check_edit(self, headers: dict[str, str], body: bytes) -> _EditInput | _Reply:
+        """Segmind's checks, in the order it answers them: key, content type, body, credits, then the images."""
+        payload = self._json_body(headers, body)
         if isinstance(payload, _Reply):
             return payload
         if unknown := sorted(set(payload) - FIELDS):
@@ -631,11 +635,7 @@ class FakeSegmind:
         return _Reply(200, asset[0], {"Content-Type": asset[1]})
 
     def _upload(self, headers: dict[str, str], body: bytes, _arg: str, _fault: _Fault | None) -> _Reply:
-        if denied := self._auth(headers):
-            return denied
-        if not _is_json(headers):
-            return _json(406, {"error": "Invalid content type"})
-        payload = _parse_object(body)
+        payload = self._json_body(headers, body)
         if isinstance(payload, _Reply):
             return payload
         entries = payload.get("data_urls")
