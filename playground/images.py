@@ -127,7 +127,7 @@ def _declared_size(data: bytes) -> tuple[int, int] | None:
                 continue
             with factory(io.BytesIO(data), "") as im:
                 return im.size
-        except Exception:  # any plugin failure just means "not this format"
+        except (*_DECODE_ERRORS, KeyError, TypeError, AttributeError):  # any plugin failure means "not this format"
             continue
     return None
 
@@ -165,7 +165,7 @@ def _normalise(img: Image.Image, name: str) -> LoadedImage:
         raise _damaged(name) from None
     try:
         oriented = ImageOps.exif_transpose(img)
-    except Exception:  # malformed EXIF must not cost the user their image
+    except (*_DECODE_ERRORS, KeyError, TypeError):  # malformed EXIF must not cost the user their image
         oriented = img.copy()
         notes.append(f"{name} has unreadable EXIF data; it is used as stored, without rotation.")
     if img.mode == "CMYK":
