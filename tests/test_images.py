@@ -361,3 +361,11 @@ def test_a_noisy_photo_still_encodes_faithfully():
     data, _ = encode_for_api(noise)
     with Image.open(io.BytesIO(data)) as decoded:
         assert psnr(noise, decoded) >= MIN_PSNR_DB
+
+
+@pytest.mark.parametrize("exif", [b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff\xff", b"Exif\x00\x00garbagegarbage"])
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_photo_with_damaged_exif_still_loads(exif):
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), "red").save(buf, "JPEG", exif=exif)
+    assert load_image(buf.getvalue(), name="odd.jpg").image.size == (40, 30)
