@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .segmind import DEFAULT_BASE_URL, DEFAULT_UPLOAD_URL, PollPolicy, RetryPolicy
 
@@ -34,18 +35,36 @@ class Settings:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Settings from SEGMIND_* variables; a bad value fails loudly instead of being guessed."""
+    """Settings from SEGMIND_* variables; a bad value fails loudly instead of being guessed (an empty one counts
+    as unset)."""
     env = os.environ if env is None else env
+
+    def number(name: str, default: float, low: float, high: float, kind: type = float) -> float:
+        raw = (env.get(name) or "").strip()
+        if not raw:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = None
+        # The range check also refuses NaN, which compares false with everything.
+        if value is None or not low <= value <= high:
+            whole = "a whole number" if kind is int else "a number"
+            raise ValueError(f"{name} must be {whole} from {low:g} to {high:g}, not {raw!r}.")
+        return value
+
     settings = Settings(
         base_url=env.get("SEGMIND_BASE_URL", DEFAULT_BASE_URL).rstrip("/"),
         upload_url=env.get("SEGMIND_UPLOAD_URL", DEFAULT_UPLOAD_URL),
         transport=env.get("SEGMIND_IMAGE_TRANSPORT", "upload").strip().lower(),
         api_mode=env.get("SEGMIND_API_MODE", "queue").strip().lower(),
-        deadline_s=float(env.get("SEGMIND_DEADLINE_S", 600)),
-        poll_s=float(env.get("SEGMIND_POLL_S", 2.0)),
-        max_side=int(env.get("SEGMIND_MAX_SIDE", 2048)),
-        retries=int(env.get("SEGMIND_RETRIES", 3)),
-        retry_base_s=float(env.get("SEGMIND_RETRY_BASE_S", 2.0)),
+        deadline_s=number("SEGMIND_DEADLINE_S", 600.0, 0.1, 86400.0),
+        # 0 would poll Segmind in a tight loop.
+        poll_s=number("SEGMIND_POLL_S", 2.0, 0.01, 60.0),
+        max_side=number("SEGMIND_MAX_SIDE", 2048, 256, 8192, int),
+        # The number of tries in all, so at least one.
+        retries=number("SEGMIND_RETRIES", 3, 1, 10, int),
+        retry_base_s=number("SEGMIND_RETRY_BASE_S", 2.0, 0.0, 60.0),
     )
     if settings.transport not in TRANSPORTS:
         raise ValueError(f"SEGMIND_IMAGE_TRANSPORT must be one of {', '.join(TRANSPORTS)}.")
@@ -58,3 +77,27 @@ def server_api_key(env: Mapping[str, str] | None = None) -> str | None:
     """The key the server owner set (a Space secret); it is used on the server and never sent to a browser."""
     env = os.environ if env is None else env
     return (env.get("SEGMIND_API_KEY") or "").strip() or None
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where runs are kept and for how long; a Space with persistent storage can point these at /data."""
+
+    run_dir: str
+    run_ttl_s: float
+    state_secret: str | None = field(default=None, repr=False)
+
+
+def load_store_settings(env: Mapping[str, str] | None = None) -> StoreSettings:
+    env = os.environ if env is None else env
+    from .store import default_root
+
+    raw = env.get("PLAYGROUND_RUN_TTL_H", "24")
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = math.nan
+    if not math.isfinite(hours) or not 0 < hours <= 24 * 365:
+        raise ValueError(f"PLAYGROUND_RUN_TTL_H must be a number of hours above 0 and up to a year (got {raw!r}).")
+    return StoreSettings(run_dir=env.get("PLAYGROUND_RUN_DIR") or str(default_root()), run_ttl_s=hours * 3600,
+                         state_secret=env.get("PLAYGROUND_STATE_SECRET") or None)

@@ -1,42 +1,77 @@
 """Typed failures of a run, and how Segmind's answers map to them.
 
-Each error carries a message that says what happened and what to do; none ever contains the key.
+Errors carry facts (what failed, the status, Segmind's own text, whether the job may have been billed); the
+sentences a person reads are written by `messages.describe`. No error ever holds the key.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 import requests
 
-from .params import MODEL
+BILLED = ("no", "maybe", "yes")
 
 
 class SegmindError(Exception):
-    """Base of every failure talking to Segmind. `status` is the HTTP status when there was one."""
+    """Base of every failure talking to Segmind.
 
-    billed = False
+    `status`: the HTTP status when there was one; `request_id`: Segmind's id for the request; `detail`: Segmind's
+    own error text; `host`: the host that was called; `phase`: "upload", "submit", "wait", "download" or
+    "credits"; `billed`: whether Segmind may have run and billed the job ("no", "maybe", "yes"); `reset_at`: when
+    Segmind said to try again (epoch seconds, from a rate-limit reset or Retry-After header).
+    """
 
-    def __init__(self, message: str, *, status: int | None = None, request_id: str | None = None,
-                 detail: str | None = None):
-        super().__init__(message)
-        self.message = message
+    billed = "no"
+
+    def __init__(self, detail: str | None = None, *, status: int | None = None, request_id: str | None = None,
+                 host: str | None = None, phase: str | None = None, billed: str | None = None,
+                 reset_at: float | None = None):
+        super().__init__(detail)
+        self.detail = detail
         self.status = status
         self.request_id = request_id
-        self.detail = detail
+        self.host = host
+        self.phase = phase
+        self.reset_at = reset_at
+        if billed is not None:
+            if billed not in BILLED:
+                raise ValueError(f"billed must be one of {BILLED}, not {billed!r}")
+            self.billed = billed
+
+    @property
+    def message(self) -> str:
+        return str(self)
 
     def __str__(self) -> str:
-        return self.message
+        # Imported here because messages imports this module.
+        from .messages import describe
+
+        return describe(self)
 
 
 class BadRequest(SegmindError):
-    """400 or a validation 422: Segmind refused the parameters."""
+    """400, a validation 422, or a 406 about the content type: Segmind refused the request as sent."""
 
 
 class AuthError(SegmindError):
-    """401: the key is missing or not valid."""
+    """401: the key is not valid."""
+
+
+class KeyMissing(AuthError):
+    """401: Segmind got no key at all."""
+
+
+class BadKey(AuthError):
+    """The key holds characters that cannot go into an HTTP header, so nothing was sent; `problem` names them."""
+
+    def __init__(self, problem: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.problem = problem
 
 
 class Forbidden(SegmindError):
@@ -62,39 +97,86 @@ class ModelRetired(SegmindError):
 class RateLimited(SegmindError):
     """429: too many requests; `reset_at` says when the window opens again."""
 
-    def __init__(self, message: str, *, reset_at: float | None = None, **kwargs):
-        super().__init__(message, **kwargs)
-        self.reset_at = reset_at
-
 
 class ServerError(SegmindError):
     """5xx: Segmind or its gateway failed."""
 
 
 class RequestTimedOut(SegmindError):
-    """No answer within the connect or read timeout."""
+    """No answer within `timeout_s`; `connecting` tells a connect timeout from a read timeout."""
+
+    def __init__(self, detail: str | None = None, *, timeout_s: float = 0.0, connecting: bool = False, **kwargs):
+        super().__init__(detail, **kwargs)
+        self.timeout_s = timeout_s
+        self.connecting = connecting
 
 
 class ConnectionFailed(SegmindError):
-    """The connection could not be made (refused, DNS failure)."""
+    """The connection could not be made or broke; `cause` is "dns", "refused" or the exception's name."""
+
+    def __init__(self, detail: str | None = None, *, cause: str = "", **kwargs):
+        super().__init__(detail, **kwargs)
+        self.cause = cause
 
 
 class MaybeBilled(SegmindError):
-    """The request was sent but the connection broke before the answer: Segmind may still run and bill it."""
+    """The request was sent but no answer came back: Segmind may still run and bill it. `timeout_s` is set when
+    the wait for the answer timed out (else the connection broke)."""
 
-    billed = True
+    billed = "maybe"
+
+    def __init__(self, detail: str | None = None, *, timeout_s: float | None = None, **kwargs):
+        super().__init__(detail, **kwargs)
+        self.timeout_s = timeout_s
 
 
 class NotAnImage(SegmindError):
-    """A 200 whose body is not an image."""
+    """A 200 whose body is not an image; `content_type` is what came instead, `detail` a snippet of it."""
 
-    billed = True
+    billed = "maybe"
+
+    def __init__(self, detail: str | None = None, *, content_type: str | None = None, **kwargs):
+        super().__init__(detail, **kwargs)
+        self.content_type = content_type
+
+
+class TooLarge(NotAnImage):
+    """A 200 whose body is larger than `max_mb`, which no image of this model is."""
+
+    def __init__(self, detail: str | None = None, *, max_mb: int = 0, **kwargs):
+        super().__init__(detail, **kwargs)
+        self.max_mb = max_mb
+
+
+class NoOutput(NotAnImage):
+    """A completed job whose answer holds no usable output image address."""
+
+    billed = "yes"
 
 
 class Truncated(SegmindError):
-    """A 200 whose body arrived incomplete."""
+    """An answer that arrived incomplete. With phase "download" the job finished and only the image's transfer
+    broke, so it can be downloaded again."""
 
-    billed = True
+
+class NotJson(SegmindError):
+    """An answer that should have been JSON and was `content_type` instead."""
+
+    def __init__(self, detail: str | None = None, *, content_type: str | None = None, **kwargs):
+        super().__init__(detail, **kwargs)
+        self.content_type = content_type
+
+
+class IncompleteAnswer(SegmindError):
+    """A JSON answer without what the next step needs; `missing` is "request id" or "urls"."""
+
+    def __init__(self, detail: str | None = None, *, missing: str = "", **kwargs):
+        super().__init__(detail, **kwargs)
+        self.missing = missing
+
+
+class InvalidJob(SegmindError):
+    """A saved job whose request id is not one Segmind would give, so it is never polled."""
 
 
 class JobFailed(SegmindError):
@@ -106,44 +188,45 @@ class JobExpired(SegmindError):
 
 
 class DeadlineExceeded(SegmindError):
-    """The job did not finish within the overall deadline."""
+    """The job did not finish within `deadline_s`."""
+
+    billed = "maybe"
+
+    def __init__(self, detail: str | None = None, *, deadline_s: float = 0.0, **kwargs):
+        super().__init__(detail, **kwargs)
+        self.deadline_s = deadline_s
 
 
 class Interrupted(SegmindError):
-    """Segmind could not be reached while waiting for a queued job that may still finish (and be billed)."""
+    """Segmind could not be reached while waiting for a queued job that may still finish (and be billed);
+    the error that ended the wait is its `__cause__`."""
 
-    billed = True
+    billed = "maybe"
 
 
 class Stopped(SegmindError):
-    """The user stopped waiting."""
+    """The user stopped: before sending (billed "no") or while waiting for a job (billed "maybe")."""
 
 
-def from_exception(exc: requests.RequestException, *, url, timeout, billable) -> SegmindError:
+def _host(url: str) -> str:
+    return re.sub(r"^https?://([^/]+).*$", r"\1", url)
+
+
+def from_exception(exc: requests.RequestException, *, url, timeout, billable, phase=None) -> SegmindError:
     """The typed error for a failure to get any answer; `billable` marks a request that may have reached the model."""
-    host = re.sub(r"^https?://([^/]+).*$", r"\1", url)
+    kw = {"host": _host(url), "phase": phase}
     if isinstance(exc, requests.ConnectTimeout):
-        return RequestTimedOut(f"Could not connect to {host} within {timeout[0]:g} s. Check the network "
-                               "and SEGMIND_BASE_URL, then try again.")
+        return RequestTimedOut(timeout_s=timeout[0], connecting=True, **kw)
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return Truncated(f"The answer from {host} arrived incomplete (the connection broke mid-transfer). "
-                         "Try again; if it was an edit, it may have been billed.")
+        return Truncated(billed="maybe" if billable else "no", **kw)
     if isinstance(exc, requests.ConnectionError) and _never_sent(exc):
         text = str(exc)
-        if "NameResolution" in text or "resolve" in text:
-            return ConnectionFailed(f"Could not find {host} (DNS lookup failed). Check the address in "
-                                    "SEGMIND_BASE_URL and the network.")
-        return ConnectionFailed(f"{host} refused the connection. Check SEGMIND_BASE_URL and that the "
-                                "service is up, then try again.")
+        return ConnectionFailed(cause="dns" if "NameResolution" in text or "resolve" in text else "refused", **kw)
     if billable:
-        what = (f"no reply within {timeout[1]:g} s" if isinstance(exc, requests.ReadTimeout)
-                else "the connection broke")
-        return MaybeBilled(f"The request reached {host} but no answer came back ({what}). Segmind may "
-                           "still run and bill it, so it was not retried: check your Segmind request "
-                           "history before trying again.")
+        return MaybeBilled(timeout_s=timeout[1] if isinstance(exc, requests.ReadTimeout) else None, **kw)
     if isinstance(exc, requests.ReadTimeout):
-        return RequestTimedOut(f"{host} did not answer within {timeout[1]:g} s. Try again.")
-    return ConnectionFailed(f"The connection to {host} broke ({type(exc).__name__}). Try again.")
+        return RequestTimedOut(timeout_s=timeout[1], connecting=False, **kw)
+    return ConnectionFailed(cause=type(exc).__name__, **kw)
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:
@@ -152,55 +235,25 @@ def _never_sent(exc: requests.ConnectionError) -> bool:
     return type(reason).__name__ in ("NewConnectionError", "NameResolutionError", "ConnectTimeoutError")
 
 
-def from_response(resp: requests.Response) -> SegmindError:
-    """The typed error for a non-2xx answer, with a message that says what to do."""
+def from_response(resp: requests.Response, *, phase: str | None = None) -> SegmindError:
+    """The typed error for a non-2xx answer."""
     status = resp.status_code
     text = _error_text(resp)
-    request_id = resp.headers.get("x-request-id")
-    kw = {"status": status, "request_id": request_id, "detail": text}
+    kw = {"status": status, "request_id": resp.headers.get("x-request-id"), "host": _host(resp.url or ""),
+          "phase": phase}
     if status == 401:
-        if "missing" in text.lower():
-            return AuthError("Segmind got no API key (401). Paste your key into the API key box.", **kw)
-        return AuthError("Segmind rejected the API key (401): it is invalid or has been revoked. Copy a "
-                         "key from your Segmind console and paste it again.", **kw)
-    if status == 403:
-        return Forbidden(f"Segmind refused access to {MODEL} for this account (403): {text}. Check your "
-                         "team's permissions; retrying will not help.", **kw)
-    if status == 404:
-        return NotFound(f"Segmind answered 404 (not found): {text}. Check SEGMIND_BASE_URL.", **kw)
-    if status == 405:
-        return MethodNotAllowed("Segmind answered 405 (method not allowed): the address does not take this "
-                                "request. Check SEGMIND_BASE_URL.", **kw)
-    if status == 406:
-        if "content type" in text.lower() or "content-type" in text.lower():
-            return BadRequest(f"Segmind rejected the request's content type (406): {text}.", **kw)
-        return NotEnoughCredits(f"Not enough Segmind credits for this run (406): {text}. Top up your "
-                                "account, or pick a lower quality or smaller size.", **kw)
-    if status == 410:
-        return ModelRetired(f"Segmind has retired {MODEL} (410): {text}. This playground cannot run it "
-                            "any more.", **kw)
+        return (KeyMissing if "missing" in text.lower() else AuthError)(text, **kw)
+    if status == 406 and ("content type" in text.lower() or "content-type" in text.lower()):
+        return BadRequest(text, **kw)
     if status == 422:
         body = maybe_json(resp)
         if isinstance(body, dict) and str(body.get("status", "")).upper() == "FAILED":
-            detail = str(body.get("error") or "no reason given")
-            return JobFailed(f"Segmind ran the request and it failed: {detail}. It was not billed; adjust "
-                             "the prompt or settings and try again.", status=422, request_id=request_id,
-                             detail=detail)
-        return BadRequest(f"Segmind could not validate the request (422): {text}. Check the prompt, "
-                          "images and settings.", **kw)
-    if status == 429:
-        reset_at = rate_limit_reset(resp)
-        when = (f" The limit resets at {datetime.fromtimestamp(reset_at, timezone.utc):%H:%M:%S} UTC."
-                if reset_at else "")
-        return RateLimited(f"Segmind's rate limit was hit (429).{when} Wait a little and try again; "
-                           "free accounts allow 5 requests a minute.", reset_at=reset_at, **kw)
-    if status >= 500:
-        return ServerError(f"Segmind failed with {status}: {text}. Nothing was billed; try again in a "
-                           "minute.", **kw)
-    if status == 400:
-        return BadRequest(f"Segmind refused the request (400): {text}. Check the prompt, images and "
-                          "settings.", **kw)
-    return SegmindError(f"Segmind answered {status}: {text}.", **kw)
+            return JobFailed(str(body.get("error") or "no reason given"), **kw)
+    if status == 429 or status >= 500:
+        kw["reset_at"] = rate_limit_reset(resp)
+    kind = {400: BadRequest, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed, 406: NotEnoughCredits,
+            410: ModelRetired, 422: BadRequest, 429: RateLimited}.get(status)
+    return (kind or (ServerError if status >= 500 else SegmindError))(text, **kw)
 
 
 def _error_text(resp: requests.Response) -> str:
@@ -224,7 +277,8 @@ def maybe_json(resp: requests.Response):
 
 
 def rate_limit_reset(resp: requests.Response) -> float | None:
-    """When a rate limit opens again: the later of Segmind's reset header and a standard Retry-After."""
+    """When to try again: the later of Segmind's rate-limit reset header and a standard Retry-After (seconds or
+    an HTTP date)."""
     moments = []
     value = (resp.headers.get("x-rate-limit-reset-at-utc") or "").strip()
     epoch = number(value)
@@ -236,14 +290,22 @@ def rate_limit_reset(resp: requests.Response) -> float | None:
             moments.append((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp())
         except ValueError:
             pass
-    retry_after = number(resp.headers.get("retry-after"))
-    if retry_after is not None:
-        moments.append(time.time() + retry_after)
+    retry_after = (resp.headers.get("retry-after") or "").strip()
+    if (seconds := number(retry_after)) is not None:
+        moments.append(time.time() + seconds)
+    elif retry_after:
+        try:
+            moment = parsedate_to_datetime(retry_after)
+            moments.append((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp())
+        except (TypeError, ValueError):
+            pass
     return max(moments) if moments else None
 
 
 def number(value) -> float | None:
+    """A finite float, or None: a header such as `x-cost: nan` must not become a NaN in a record."""
     try:
-        return float(value)
+        result = float(value)
     except (TypeError, ValueError):
         return None
+    return result if math.isfinite(result) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,7 +27,8 @@ class Param:
             if value not in self.choices:
                 return f"{self.label} must be one of {', '.join(self.choices)} (got {value!r})."
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or value != int(value)):
             return f"{self.label} must be a whole number (got {value!r})."
         if not self.minimum <= value <= self.maximum:
             return f"{self.label} must be between {self.minimum} and {self.maximum} (got {value!r})."
@@ -34,7 +36,7 @@ class Param:
 
     def coerce(self, value: object) -> str | int:
         """The wire form: sliders hand over floats, the API wants integers."""
-        if self.choices or isinstance(value, bool) or not isinstance(value, (int, float)):
+        if self.choices or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return value
         return int(value) if value == int(value) else value
 
@@ -76,3 +78,11 @@ def build_payload(prompt: str, image_urls: list[str], mask_url: str | None,
     for p in PARAMS:
         payload[p.name] = p.coerce(values.get(p.name, p.default))
     return payload
+
+
+def auto_size(image_size: tuple[int, int]) -> str:
+    """The size that `size=auto` gives for an image of this shape: the fixed size nearest its aspect ratio
+    (so a 4:3 photo comes back 3:2, not 4:3)."""
+    aspect = image_size[0] / image_size[1]
+    sizes = [c for c in PARAMS_BY_NAME["size"].choices if c != "auto"]
+    return min(sizes, key=lambda c: abs(math.log(aspect * int(c.split("x")[1]) / int(c.split("x")[0]))))

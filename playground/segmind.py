@@ -1,7 +1,7 @@
 """The one request function and its helpers: every byte between the app and Segmind passes through here.
 
 Pure and UI-free: the key is passed in, every call has explicit timeouts, and every failure is a typed
-`SegmindError` whose message says what to do and never contains the key.
+`SegmindError` carrying facts (`messages.describe` words them); none ever contains the key.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ class RetryPolicy:
     jitter: Callable[[], float] = random.random
 
     def backoff(self, attempt: int, reset_at: float | None = None) -> float:
-        """Seconds to wait before try number `attempt + 1`: the rate-limit reset when known, else exponential."""
+        """Seconds to wait before try number `attempt + 1`: until `reset_at` when Segmind named a time (a rate-limit
+        reset or Retry-After), else exponential."""
         if reset_at is not None:
             return max(0.0, reset_at - time.time()) + self.base_s * 0.25 * self.jitter()
         return self.base_s * 2 ** (attempt - 1) * (0.5 + 0.5 * self.jitter())
@@ -77,7 +78,7 @@ class Job:
         """The job's URLs are always built from the configured API address, never taken from an answer or a
         browser, so the key only ever goes to Segmind."""
         if not isinstance(request_id, str) or not REQUEST_ID.match(request_id):
-            raise errors.SegmindError("The job has no valid request id; run the edit again.")
+            raise errors.InvalidJob()
         return cls(request_id, base_url.rstrip("/"), float(submitted_at or time.time()))
 
     @property
@@ -91,9 +92,11 @@ class Job:
 
 @dataclass(frozen=True)
 class JobStatus:
-    phase: str  # submitting, queued, processing, downloading
+    phase: str  # submitting, queued, processing, downloading, waiting (before a retry)
     request_id: str | None
     elapsed_s: float
+    until: float | None = None  # waiting: when the retry goes out (epoch seconds)
+    reason: str | None = None  # waiting: why, e.g. "rate limit (429)"
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def edit_image(payload: dict, *, api_key: str, base_url: str = DEFAULT_BASE_URL,
     `mode="sync"` makes the single v1 call. Both return the same `EditResult` and raise `SegmindError`s.
     """
     if stop is not None and stop.is_set():
-        raise errors.Stopped("Stopped before the request was sent; nothing was billed.")
+        raise errors.Stopped(billed="no")
     if mode == "sync":
         return _edit_sync(payload, api_key=api_key, base_url=base_url, timeouts=timeouts, retry=retry,
                           on_status=on_status)
@@ -151,9 +154,9 @@ def _edit_sync(payload, *, api_key, base_url, timeouts, retry, on_status) -> Edi
         on_status(JobStatus("processing", None, 0.0))
     url = f"{base_url.rstrip('/')}/v1/{MODEL}"
     resp = _call("POST", url, api_key=api_key, json_body=payload, timeout=(timeouts.connect, timeouts.read),
-                 retry=retry, billable=True, stream=True)
+                 retry=retry, billable=True, stream=True, phase="submit", on_status=on_status)
     headers = _useful_headers(resp)
-    image = _read_image(resp, request_id=headers.get("x-request-id"))
+    image = _read_image(resp, request_id=headers.get("x-request-id"), phase="submit")
     return EditResult(
         image=image, format=sniff_format(image), mode="sync", elapsed_s=time.monotonic() - started,
         request_id=headers.get("x-request-id"), remaining_credits=errors.number(headers.get("x-remaining-credits")),
@@ -169,11 +172,10 @@ def submit_job(payload: dict, *, api_key: str, base_url: str = DEFAULT_BASE_URL,
         on_status(JobStatus("submitting", None, 0.0))
     url = f"{base_url.rstrip('/')}/v2/{MODEL}"
     resp = _call("POST", url, api_key=api_key, json_body=payload, timeout=(timeouts.connect, timeouts.poll),
-                 retry=retry, billable=True)
+                 retry=retry, billable=True, phase="submit", on_status=on_status)
     data = _json(resp)
     if not data.get("request_id"):
-        raise errors.SegmindError("Segmind queued the request but its answer has no request id, so the result "
-                                  "cannot be fetched. Try sync mode (SEGMIND_API_MODE=sync).", status=resp.status_code)
+        raise errors.IncompleteAnswer(missing="request id", status=resp.status_code, phase="submit", billed="maybe")
     return Job.for_request(base_url, str(data["request_id"]))
 
 
@@ -183,26 +185,28 @@ def wait_for_job(job: Job, *, api_key: str, timeouts: Timeouts = Timeouts(), ret
     """Poll a queued job until it completes, then fetch and download its image.
 
     The deadline counts from the start of this wait, so a job picked up again after a reload gets a full one.
-    A failure to reach Segmind while waiting raises `Interrupted`: the job itself may still finish.
+    A failure to reach Segmind while waiting raises `Interrupted`: the job itself may still finish. A download
+    that breaks raises `Truncated` (phase "download"): the job finished, and its image can be fetched again.
     """
     stop = stop or threading.Event()
     try:
         return _wait(job, api_key=api_key, timeouts=timeouts, retry=retry, poll=poll, on_status=on_status, stop=stop)
-    except (errors.JobFailed, errors.JobExpired, errors.Stopped, errors.DeadlineExceeded, errors.NotAnImage):
+    except (errors.JobFailed, errors.JobExpired, errors.Stopped, errors.DeadlineExceeded, errors.NotAnImage,
+            errors.BadKey):
         raise
     except errors.SegmindError as exc:
-        reason = f"Segmind answered {exc.status}" if exc.status else exc.message.split(". ")[0]
-        raise errors.Interrupted(
-            f"Lost track of request {job.request_id} while waiting ({reason}). The job may still finish and be "
-            "billed: press Resume to fetch its result (Segmind keeps it for an hour).",
-            status=exc.status, request_id=job.request_id, detail=exc.message) from exc
+        if isinstance(exc, errors.Truncated) and exc.phase == "download":
+            raise
+        raise errors.Interrupted(exc.detail, status=exc.status, request_id=job.request_id, host=exc.host,
+                                 phase=exc.phase) from exc
 
 
 def _wait(job: Job, *, api_key, timeouts, retry, poll, on_status, stop) -> EditResult:
     deadline = time.time() + poll.deadline_s
     delay = poll.first_s
     while True:
-        data = _json(_job_call(job, job.status_url, api_key=api_key, timeouts=timeouts, retry=retry))
+        data = _json(_job_call(job, job.status_url, api_key=api_key, timeouts=timeouts, retry=retry,
+                               on_status=on_status))
         status = str(data.get("status", "")).upper()
         if status == "COMPLETED":
             break
@@ -212,27 +216,21 @@ def _wait(job: Job, *, api_key, timeouts, retry, poll, on_status, stop) -> EditR
             on_status(JobStatus("processing" if status == "PROCESSING" else "queued", job.request_id,
                                 time.time() - job.submitted_at))
         if stop.wait(max(0.0, min(delay, deadline - time.time()))):
-            raise errors.Stopped(
-                f"Stopped waiting for request {job.request_id}. Segmind may still finish and bill it; press Resume "
-                "to fetch its result (Segmind keeps it for an hour).", request_id=job.request_id)
+            raise errors.Stopped(request_id=job.request_id, phase="wait", billed="maybe")
         if time.time() >= deadline:
-            raise errors.DeadlineExceeded(
-                f"Request {job.request_id} did not finish within {poll.deadline_s:g} s. Segmind may still finish "
-                "and bill it: press Resume to keep waiting, or check your Segmind request history.",
-                request_id=job.request_id)
+            raise errors.DeadlineExceeded(deadline_s=poll.deadline_s, request_id=job.request_id, phase="wait")
         delay = min(delay * poll.factor, poll.max_s)
 
-    result = _json(_job_call(job, job.response_url, api_key=api_key, timeouts=timeouts, retry=retry))
+    result = _json(_job_call(job, job.response_url, api_key=api_key, timeouts=timeouts, retry=retry,
+                             on_status=on_status))
     if str(result.get("status", "")).upper() == "FAILED":
         raise _job_failed(job, result)
     output_url = _output_url(result.get("output")) or _output_url(result.get("images"))
     if not output_url or not _may_download(output_url, job.base_url):
-        raise errors.NotAnImage(f"Request {job.request_id} completed but Segmind's answer holds no usable output "
-                                "image address. It was probably billed; check your Segmind request history.",
-                                request_id=job.request_id)
+        raise errors.NoOutput(request_id=job.request_id, phase="wait")
     if on_status:
         on_status(JobStatus("downloading", job.request_id, time.time() - job.submitted_at))
-    image = _download(output_url, request_id=job.request_id, timeouts=timeouts, retry=retry)
+    image = _download(output_url, job=job, timeouts=timeouts, retry=retry, on_status=on_status)
     metrics = result.get("metrics") or {}
     return EditResult(
         image=image, format=sniff_format(image), mode="queue", elapsed_s=time.time() - job.submitted_at,
@@ -248,39 +246,35 @@ def _may_download(url: str, base_url: str) -> bool:
     return parts.scheme == "https" or (parts.scheme, parts.netloc) == (base.scheme, base.netloc)
 
 
-def _download(url: str, *, request_id: str, timeouts: Timeouts, retry: RetryPolicy) -> bytes:
+def _download(url: str, *, job: Job, timeouts: Timeouts, retry: RetryPolicy, on_status) -> bytes:
     """Fetch the output image; the key stays home (the URL is a CDN's) and a broken transfer is tried again."""
     attempt = 0
     while True:
         attempt += 1
         resp = _call("GET", url, api_key=None, timeout=(timeouts.connect, timeouts.download), retry=retry,
-                     billable=False, stream=True)
+                     billable=False, stream=True, phase="download", on_status=on_status, job=job)
         try:
-            return _read_image(resp, request_id=request_id)
+            return _read_image(resp, request_id=job.request_id, phase="download")
         except errors.Truncated:
             if attempt >= retry.attempts:
                 raise
-            retry.sleep(retry.backoff(attempt))
+            _pause(retry.backoff(attempt), "the download broke", retry=retry, on_status=on_status, job=job)
 
 
-def _job_call(job: Job, url: str, *, api_key, timeouts, retry) -> requests.Response:
+def _job_call(job: Job, url: str, *, api_key, timeouts, retry, on_status) -> requests.Response:
     """A status or result GET; 422 means the job FAILED and 404 that it expired, both with the request id."""
     try:
         return _call("GET", url, api_key=api_key, timeout=(timeouts.connect, timeouts.poll), retry=retry,
-                     billable=False)
+                     billable=False, phase="wait", on_status=on_status, job=job)
     except errors.JobFailed as exc:
         raise _job_failed(job, {"error": exc.detail}) from None
     except errors.NotFound as exc:
-        raise errors.JobExpired(
-            f"Segmind no longer knows request {job.request_id} (results are kept for one hour after submitting). "
-            "Run the edit again.", status=404, request_id=job.request_id) from exc
+        raise errors.JobExpired(exc.detail, status=404, request_id=job.request_id, phase="wait") from exc
 
 
 def _job_failed(job: Job, data: dict) -> errors.JobFailed:
-    detail = str(data.get("error") or "no reason given")
-    return errors.JobFailed(f"Segmind ran request {job.request_id} and it failed: {detail}. It was not billed; "
-                            "adjust the prompt or settings and try again.", status=422, request_id=job.request_id,
-                            detail=detail)
+    return errors.JobFailed(str(data.get("error") or "no reason given"), status=422, request_id=job.request_id,
+                            phase="wait")
 
 
 def _output_url(output) -> str | None:
@@ -294,34 +288,64 @@ def _output_url(output) -> str | None:
 
 
 def upload_assets(data_urls: list[str], *, api_key: str, upload_url: str = DEFAULT_UPLOAD_URL,
-                  timeouts: Timeouts = Timeouts(), retry: RetryPolicy = RetryPolicy()) -> list[str]:
+                  timeouts: Timeouts = Timeouts(), retry: RetryPolicy = RetryPolicy(),
+                  on_status: Callable[[JobStatus], None] | None = None) -> list[str]:
     """Store images in Segmind's storage and return their URLs (the API takes images only as URLs)."""
     resp = _call("POST", upload_url, api_key=api_key, json_body={"data_urls": data_urls},
-                 timeout=(timeouts.connect, timeouts.download), retry=retry, billable=False)
+                 timeout=(timeouts.connect, timeouts.download), retry=retry, billable=False, phase="upload",
+                 on_status=on_status)
     data = _json(resp)
     urls = data.get("file_urls") or data.get("urls")
     if not isinstance(urls, list) or len(urls) != len(data_urls):
-        raise errors.SegmindError("Segmind's storage did not return a URL for every image. Try again, or set "
-                                  "SEGMIND_IMAGE_TRANSPORT=inline to send images inside the request.",
-                                  status=resp.status_code)
+        raise errors.IncompleteAnswer(missing="urls", status=resp.status_code, phase="upload")
     return [str(u) for u in urls]
 
 
 def get_credits(*, api_key: str, base_url: str = DEFAULT_BASE_URL, timeouts: Timeouts = Timeouts(),
-                retry: RetryPolicy = RetryPolicy()) -> dict:
+                retry: RetryPolicy = RetryPolicy(), on_status: Callable[[JobStatus], None] | None = None) -> dict:
     """The account's balance; this call is free."""
     resp = _call("GET", f"{base_url.rstrip('/')}/v1/get-user-credits", api_key=api_key,
-                 timeout=(timeouts.connect, timeouts.poll), retry=retry, billable=False)
+                 timeout=(timeouts.connect, timeouts.poll), retry=retry, billable=False, phase="credits",
+                 on_status=on_status)
     return _json(resp)
 
 
+def key_problem(key: str) -> str | None:
+    """What makes `key` impossible to send in an HTTP header (e.g. "a line break"), or None when it can be sent.
+
+    Callers should strip surrounding whitespace first (a pasted key often ends in a newline); whitespace left at
+    either end counts as a problem here. An empty key is not a problem: Segmind answers that it got no key.
+    The answer never quotes the key; word it with `messages.describe(errors.BadKey(problem))`.
+    """
+    found = []
+    for char in key:
+        if char in "\r\n":
+            what = "a line break"
+        elif char == "\t":
+            what = "a tab"
+        elif char == " ":
+            what = "a space"
+        elif not " " < char < "\x7f":
+            # Segmind's keys are plain ASCII; anything else (even Latin-1 that would encode) is a copy accident.
+            what = "a control character" if char < " " or char == "\x7f" else "a non-ASCII character"
+        else:
+            continue
+        if what not in found:
+            found.append(what)
+    return " and ".join(found) or None
+
+
 def _call(method: str, url: str, *, api_key: str | None, timeout: tuple[float, float], retry: RetryPolicy,
-          billable: bool, json_body: dict | None = None, stream: bool = False) -> requests.Response:
+          billable: bool, json_body: dict | None = None, stream: bool = False, phase: str | None = None,
+          on_status: Callable[[JobStatus], None] | None = None, job: Job | None = None) -> requests.Response:
     """One HTTP exchange with bounded retries; returns a 2xx response or raises a typed error.
 
     A billable POST is retried only on 429 and 5xx, never after it may have reached the model.
     Anything else (GETs, uploads) is also retried when the connection broke or timed out.
+    Each wait before a retry is reported to `on_status` as a "waiting" `JobStatus`.
     """
+    if api_key and (problem := key_problem(api_key)):
+        raise errors.BadKey(problem, phase=phase)
     headers = {"x-api-key": api_key} if api_key else {}
     attempt = 0
     while True:
@@ -332,53 +356,58 @@ def _call(method: str, url: str, *, api_key: str | None, timeout: tuple[float, f
                                       allow_redirects=api_key is None)
             if resp.status_code < 300:
                 return resp
-            error = errors.from_response(resp)
+            error = errors.from_response(resp, phase=phase)
             resp.close()
             retryable = isinstance(error, (errors.RateLimited, errors.ServerError))
+            reason = "rate limit (429)" if error.status == 429 else f"Segmind answered {error.status}"
         except requests.RequestException as exc:
-            error = errors.from_exception(exc, url=url, timeout=timeout, billable=billable)
+            error = errors.from_exception(exc, url=url, timeout=timeout, billable=billable, phase=phase)
             retryable = not billable and isinstance(error, (errors.RequestTimedOut, errors.ConnectionFailed))
+            reason = f"could not reach {error.host}"
         if not retryable or attempt >= retry.attempts:
             raise error
-        wait = retry.backoff(attempt, getattr(error, "reset_at", None))
+        wait = retry.backoff(attempt, error.reset_at)
         if wait > retry.max_wait_s:
             raise error
-        retry.sleep(wait)
+        _pause(wait, reason, retry=retry, on_status=on_status, job=job)
+
+
+def _pause(wait: float, reason: str, *, retry: RetryPolicy, on_status, job: Job | None) -> None:
+    """Sleep before a retry, first telling the caller why and until when, so a long wait is never silent."""
+    if on_status:
+        now = time.time()
+        on_status(JobStatus("waiting", job.request_id if job else None, now - job.submitted_at if job else 0.0,
+                            until=now + wait, reason=reason))
+    retry.sleep(wait)
 
 
 def _json(resp: requests.Response) -> dict:
     body = errors.maybe_json(resp)
     if not isinstance(body, dict):
-        raise errors.SegmindError(f"Segmind answered {resp.status_code} with something other than JSON "
-                                  f"({resp.headers.get('content-type', 'no content type')}). Try again later.",
-                                  status=resp.status_code)
+        raise errors.NotJson(status=resp.status_code, content_type=resp.headers.get("content-type"))
     return body
 
 
-def _read_image(resp: requests.Response, *, request_id: str | None) -> bytes:
+def _read_image(resp: requests.Response, *, request_id: str | None, phase: str) -> bytes:
+    """The image in a 200's body; the job behind it ran, so a broken transfer is billed="yes"."""
     chunks, size = [], 0
     try:
         for chunk in resp.iter_content(64 * 1024):
             size += len(chunk)
             if size > MAX_OUTPUT_BYTES:
-                raise errors.NotAnImage(f"The answer is larger than {MAX_OUTPUT_BYTES // 2**20} MB, which is not "
-                                        "an image this model makes.", request_id=request_id)
+                raise errors.TooLarge(max_mb=MAX_OUTPUT_BYTES // 2**20, status=resp.status_code,
+                                      request_id=request_id, phase=phase)
             chunks.append(chunk)
     except requests.RequestException as exc:
-        raise errors.Truncated("The image arrived incomplete (the connection broke mid-transfer). It was probably "
-                               "billed; check your Segmind request history"
-                               + (f" for request {request_id}." if request_id else "."),
-                               request_id=request_id) from exc
+        raise errors.Truncated(request_id=request_id, phase=phase, billed="yes") from exc
     finally:
         resp.close()
     data = b"".join(chunks)
     if sniff_format(data) is None:
         kind = resp.headers.get("content-type", "no content type").split(";")[0]
         snippet = errors.page_text(data[:1000].decode("utf-8", "replace"))
-        raise errors.NotAnImage(f"Segmind answered 200 but sent {kind} instead of an image"
-                                + (f" ({snippet[:120]})" if snippet else "")
-                                + ". It may have been billed; check your Segmind request history.",
-                                status=resp.status_code, request_id=request_id)
+        raise errors.NotAnImage(snippet or None, content_type=kind, status=resp.status_code, request_id=request_id,
+                                phase=phase)
     return data
 
 

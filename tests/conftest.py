@@ -4,6 +4,10 @@ import shutil
 import pytest
 from fake_segmind import FakeSegmind
 
+from playground.config import load_settings, server_api_key
+from playground.service import Service
+from playground.store import RunStore
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -16,10 +20,35 @@ def fake():
     assert server.crashes == [], "the fake itself failed"
 
 
-@pytest.fixture(scope="session")
-def app_url():
-    from app import LAUNCH_KWARGS, demo
+class AppConfig:
+    """What the test app reads its settings from: plain values set by each test, not the environment."""
 
+    def __init__(self):
+        self.env: dict[str, str] = {}
+
+    def settings(self):
+        return load_settings(self.env)
+
+    def server_key(self):
+        return server_api_key(self.env)
+
+
+@pytest.fixture(scope="session")
+def app_config():
+    return AppConfig()
+
+
+@pytest.fixture(scope="session")
+def service(app_config, tmp_path_factory):
+    return Service(store=RunStore(tmp_path_factory.mktemp("runs")), settings=app_config.settings,
+                   server_key=app_config.server_key)
+
+
+@pytest.fixture(scope="session")
+def app_url(service):
+    from app import LAUNCH_KWARGS, create_app
+
+    demo = create_app(service)
     _, url, _ = demo.launch(
         server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True, **LAUNCH_KWARGS)
     yield url
@@ -27,19 +56,17 @@ def app_url():
 
 
 @pytest.fixture
-def app_env(fake, monkeypatch):
-    """Point the running app at this test's fake; returns a setter for further SEGMIND_* variables."""
-    monkeypatch.delenv("SEGMIND_API_KEY", raising=False)
-    defaults = {"SEGMIND_BASE_URL": fake.url, "SEGMIND_UPLOAD_URL": fake.upload_url, "SEGMIND_POLL_S": "0.01",
-                "SEGMIND_RETRY_BASE_S": "0.01", "SEGMIND_API_MODE": "queue", "SEGMIND_IMAGE_TRANSPORT": "upload"}
-    for name, value in defaults.items():
-        monkeypatch.setenv(name, value)
+def app_env(fake, app_config):
+    """Point the running app at this test's fake; returns a setter for further SEGMIND_* settings."""
+    app_config.env = {"SEGMIND_BASE_URL": fake.url, "SEGMIND_UPLOAD_URL": fake.upload_url, "SEGMIND_POLL_S": "0.01",
+                      "SEGMIND_RETRY_BASE_S": "0.01", "SEGMIND_API_MODE": "queue",
+                      "SEGMIND_IMAGE_TRANSPORT": "upload"}
 
     def set_env(**values):
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
+        app_config.env.update(values)
 
-    return set_env
+    yield set_env
+    app_config.env = {}
 
 
 @pytest.fixture(scope="session")

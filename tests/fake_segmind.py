@@ -27,6 +27,8 @@ GROUPS = ("edit", "status", "result", "download", "upload", "credits")
 STATUS_FAULTS = ("400", "403", "404", "405", "406", "410", "422", "429", "500", "502", "503", "504")
 OUTPUT_FAULTS = ("job_failed", "wrong_format", "opaque_transparent", "wrong_size")
 FAULTS = (*STATUS_FAULTS, "reset", "slow", "truncated", "json200", "html200", *OUTPUT_FAULTS)
+# Segmind sends no Retry-After (per the contract), but a gateway in front of it may on a 429 or 5xx.
+RETRY_AFTER_FAULTS = ("429", "500", "502", "503", "504")
 
 FIELDS = frozenset({"prompt", "image_urls", "mask", *PARAMS_BY_NAME})
 IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP")  # MPO is how Pillow names many phone JPEGs
@@ -320,6 +322,8 @@ class FakeSegmind:
             raise ValueError(f"fault {kind!r} changes an edit's output, so it needs on='edit'")
         if kind == "slow" and "seconds" not in opts:
             raise ValueError("fault 'slow' needs seconds=")
+        if "retry_after" in opts and kind not in RETRY_AFTER_FAULTS:
+            raise ValueError(f"retry_after= only goes with {', '.join(RETRY_AFTER_FAULTS)}")
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:
@@ -404,22 +408,22 @@ class FakeSegmind:
         if kind == "html200":
             page = b"<!DOCTYPE html><html><head><title>Segmind</title></head><body><h1>Segmind</h1></body></html>"
             return _Reply(200, page, {"Content-Type": "text/html; charset=utf-8"})
+        headers = {"Retry-After": str(opts["retry_after"])} if "retry_after" in opts else {}
         if kind == "405":
             return _html(405, "Method Not Allowed")
         if kind == "502":
-            return _html(502, "Bad Gateway")
+            page = _html(502, "Bad Gateway")
+            page.headers.update(headers)
+            return page
         if kind == "406":
             message = str(opts.get("error") or self._credits_message())
         elif kind == "404" and group in ("status", "result"):
             message = f"Request {arg} not found"
         else:
             message = str(opts.get("error", FAULT_ERRORS[kind]))
-        headers = {}
         if kind == "429":
             reset_at = datetime.now(timezone.utc) + timedelta(seconds=float(opts.get("reset_in", 1.0)))
             headers["x-rate-limit-reset-at-utc"] = reset_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            if "retry_after" in opts:
-                headers["Retry-After"] = str(opts["retry_after"])
         return _json(int(kind), {"error": message}, headers)
 
 

@@ -402,6 +402,14 @@ def test_429_retry_after_only_when_asked(fake):
     assert post(fake, body()).headers["Retry-After"] == "2"
 
 
+@pytest.mark.parametrize("kind", ["500", "502", "503", "504"])
+def test_server_errors_carry_retry_after_only_when_asked(fake, kind):
+    fake.fail(kind, retry_after=3)
+    fake.fail(kind)
+    assert post(fake, body()).headers["Retry-After"] == "3"
+    assert "Retry-After" not in post(fake, body()).headers
+
+
 def test_faults_repeat_times_and_queue_in_order(fake):
     fake.fail("500", times=2)
     fake.fail("503")
@@ -508,7 +516,8 @@ def test_delay_is_applied_to_edits(fake):
 
 @pytest.mark.parametrize(("args", "kwargs"), [(("teapot",), {}), (("500",), {"on": "everything"}),
                                               (("wrong_size",), {"on": "status"}), (("slow",), {}),
-                                              (("500",), {"times": 0})])
+                                              (("500",), {"times": 0}), (("400",), {"retry_after": 3}),
+                                              (("reset",), {"retry_after": 3})])
 def test_fail_rejects_nonsense(fake, args, kwargs):
     with pytest.raises(ValueError):
         fake.fail(*args, **kwargs)

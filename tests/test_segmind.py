@@ -5,12 +5,13 @@ import io
 import socket
 import threading
 import time
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
 
-from playground import errors, segmind
+from playground import errors, messages, segmind
 from playground.params import DEFAULTS, build_payload
 
 KEY = "test-key"
@@ -89,26 +90,31 @@ def test_queue_mode_submits_polls_and_downloads(fake):
 
 
 @pytest.mark.parametrize("mode", ["sync", "queue"])
-@pytest.mark.parametrize(("fault", "error", "words"), [
-    ("400", errors.BadRequest, "refused"),
-    ("403", errors.Forbidden, "permissions"),
-    ("404", errors.NotFound, "SEGMIND_BASE_URL"),
-    ("405", errors.MethodNotAllowed, "method not allowed"),
-    ("406", errors.NotEnoughCredits, "Top up"),
-    ("410", errors.ModelRetired, "retired"),
-    ("422", errors.BadRequest, "validate"),
-    ("500", errors.ServerError, "try again"),
-    ("502", errors.ServerError, "502"),
-    ("503", errors.ServerError, "503"),
-    ("504", errors.ServerError, "504"),
+@pytest.mark.parametrize(("fault", "error", "words", "api_words"), [
+    ("400", errors.BadRequest, "refused", "Check the prompt"),
+    ("403", errors.Forbidden, "permissions", "permissions"),
+    ("404", errors.NotFound, "Check SEGMIND_BASE_URL", "tell the app's owner"),
+    ("405", errors.MethodNotAllowed, "method not allowed", "tell the app's owner"),
+    ("406", errors.NotEnoughCredits, "Top up", "Top up"),
+    ("410", errors.ModelRetired, "retired", "retired"),
+    ("422", errors.BadRequest, "validate", "validate"),
+    ("429", errors.RateLimited, "rate limit", "Wait a little"),
+    ("500", errors.ServerError, "try again", "Nothing was billed"),
+    ("502", errors.ServerError, "502", "502"),
+    ("503", errors.ServerError, "503", "503"),
+    ("504", errors.ServerError, "504", "504"),
 ])
-def test_each_error_status_has_its_own_message(fake, mode, fault, error, words):
+def test_each_error_status_has_its_own_message(fake, mode, fault, error, words, api_words):
     fake.fail(fault, times=5)
     run = sync if mode == "sync" else queued
     with pytest.raises(error) as caught:
         run(fake)
-    assert words.lower() in caught.value.message.lower()
-    assert KEY not in caught.value.message and "<html" not in caught.value.message.lower()
+    exc = caught.value
+    assert (exc.status, exc.phase, exc.billed) == (int(fault), "submit", "no")
+    page, api = messages.describe(exc), messages.describe(exc, surface="api")
+    assert str(exc) == page and words.lower() in page.lower() and api_words.lower() in api.lower()
+    for text in (page, api):
+        assert KEY not in text and "<html" not in text.lower() and "Resume" not in text
 
 
 def test_a_rejected_content_type_is_not_mistaken_for_missing_credits(fake):
@@ -118,7 +124,7 @@ def test_a_rejected_content_type_is_not_mistaken_for_missing_credits(fake):
 
 
 def test_missing_and_invalid_keys_are_told_apart(fake):
-    with pytest.raises(errors.AuthError, match="no API key"):
+    with pytest.raises(errors.KeyMissing, match="no API key"):
         sync(fake, key="")
     with pytest.raises(errors.AuthError, match="rejected the API key") as caught:
         sync(fake, key="SG_wrongwrongwrong")
@@ -387,3 +393,100 @@ def test_no_cookie_carries_over_from_one_call_to_the_next(host):
     segmind.get_credits(api_key="SG_one", base_url=url, retry=policy())
     segmind.get_credits(api_key="SG_two", base_url=url, retry=policy())
     assert all("Cookie" not in seen for seen in server.seen)
+
+
+def test_retry_after_on_a_server_error_is_honoured(fake):
+    fake.fail("503", retry_after=3)
+    sleeps = Sleeps()
+    assert sync(fake, retry=policy(sleeps)).format == "png"
+    assert len(sleeps) == 1 and 2.5 < sleeps[0] <= 3.5
+
+
+def test_retry_after_as_an_http_date_is_honoured(fake):
+    fake.fail("502", retry_after=formatdate(time.time() + 5, usegmt=True))
+    sleeps = Sleeps()
+    assert sync(fake, retry=policy(sleeps)).format == "png"
+    assert len(sleeps) == 1 and 3.5 < sleeps[0] <= 5.5
+
+
+def test_a_rate_limit_on_the_upload_is_reported_as_waiting(fake):
+    fake.fail("429", on="upload", reset_in=2.0)
+    sleeps, statuses = Sleeps(), []
+    urls = segmind.upload_assets([png_data_url()], api_key=KEY, upload_url=fake.upload_url, retry=policy(sleeps),
+                                 on_status=statuses.append)
+    assert len(urls) == 1 and len(sleeps) == 1
+    [waiting] = statuses
+    assert waiting.phase == "waiting" and waiting.reason == "rate limit (429)"
+    assert 1.0 < waiting.until - time.time() <= 2.5
+    assert waiting.until == pytest.approx(time.time() + sleeps[0], abs=1.0)
+
+
+def test_a_retried_status_poll_is_reported_as_waiting_with_the_request_id(fake):
+    fake.fail("503", on="status")
+    statuses = []
+    queued(fake, on_status=statuses.append)
+    waiting = [s for s in statuses if s.phase == "waiting"]
+    assert len(waiting) == 1 and waiting[0].reason == "Segmind answered 503"
+    assert waiting[0].request_id == statuses[-1].request_id and waiting[0].until is not None
+
+
+def test_job_status_keeps_its_positional_fields():
+    status = segmind.JobStatus("queued", "abc", 1.5)
+    assert (status.phase, status.request_id, status.elapsed_s, status.until, status.reason) == (
+        "queued", "abc", 1.5, None, None)
+
+
+UNSENDABLE_KEYS = {"SG_é…": "a non-ASCII character", "ключ": "a non-ASCII character",
+                   "SG_0123\n": "a line break", "SG_01\r\n23": "a line break", "SG_01 23": "a space",
+                   "SG_01\t23": "a tab", " SG_0123": "a space", "SG_\x0001": "a control character"}
+
+
+@pytest.mark.parametrize("key", list(UNSENDABLE_KEYS))
+def test_key_problem_names_what_cannot_be_sent_without_quoting_the_key(key):
+    assert segmind.key_problem(key) == UNSENDABLE_KEYS[key]
+
+
+@pytest.mark.parametrize("key", ["SG_0123456789abcdef", "", "any-printable_ASCII.key~"])
+def test_key_problem_accepts_sendable_keys(key):
+    assert segmind.key_problem(key) is None
+
+
+@pytest.mark.parametrize("call", ["sync", "queue", "upload", "credits", "wait"])
+@pytest.mark.parametrize("key", list(UNSENDABLE_KEYS))
+def test_an_unsendable_key_is_refused_before_anything_is_sent(fake, key, call):
+    job = segmind.Job.for_request(fake.url, "abc-123")
+    run = {"sync": lambda: sync(fake, key=key), "queue": lambda: queued(fake, key=key),
+           "upload": lambda: segmind.upload_assets([png_data_url()], api_key=key, upload_url=fake.upload_url,
+                                                   retry=policy()),
+           "credits": lambda: segmind.get_credits(api_key=key, base_url=fake.url, retry=policy()),
+           "wait": lambda: segmind.wait_for_job(job, api_key=key, poll=FAST_POLL, retry=policy())}[call]
+    with pytest.raises(errors.BadKey) as caught:
+        run()
+    assert fake.requests == []
+    assert isinstance(caught.value, errors.AuthError) and caught.value.problem == UNSENDABLE_KEYS[key]
+    text = str(caught.value)
+    assert text.startswith("The API key contains characters that cannot be sent (")
+    assert key.strip() not in text and "copy the key again from your Segmind console" in text
+
+
+def test_a_download_that_keeps_breaking_is_reported_as_such_not_as_lost_track(fake):
+    fake.fail("truncated", on="download", times=3)
+    with pytest.raises(errors.Truncated) as caught:
+        queued(fake)
+    error = caught.value
+    assert fake.count("GET", "/outputs/") == 3
+    assert (error.phase, error.billed) == ("download", "yes")
+    assert error.request_id and error.request_id in str(error) and "Resume" in str(error)
+    api = messages.describe(error, surface="api")
+    assert error.request_id in api and "request history" in api and "Resume" not in api
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity", float("nan"), float("inf")])
+def test_number_refuses_values_that_are_not_finite(value):
+    assert errors.number(value) is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0.028", 0.028), ("12", 12.0), (3, 3.0), (None, None),
+                                                 ("", None), ("cheap", None)])
+def test_number_reads_finite_values(value, expected):
+    assert errors.number(value) == expected
