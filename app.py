@@ -151,6 +151,7 @@ def create_app(service: Service | None = None) -> gr.Blocks:
                                         inputs=[c.controls["background"], c.controls["output_format"]],
                                         outputs=c.controls["output_format"], api_visibility="private")
         c.refs.upload(load_first_ref, inputs=[c.refs, c.editor], outputs=c.editor, api_visibility="private")
+        c.mask_upload.change(page.check_mask, inputs=run_inputs, outputs=[c.mask_preview, c.mask_note], **quiet)
         show_mask.click(page.show_mask, inputs=run_inputs, outputs=[c.mask_preview, c.mask_note], **quiet)
         gr.on([go.click, c.prompt.submit], None, js=START_JS, outputs=c.progress, **quiet)
         gr.on([go.click, c.prompt.submit], page.generate, inputs=run_inputs, outputs=run_outputs, **quiet)

@@ -96,10 +96,10 @@ def edit_endpoint(service: Service):
             key, own = service.key_for(a["api_key"] if isinstance(a["api_key"], str) else None)
             live = service.start(inputs, api_key=key, own_key=own, owner=secrets.token_urlsafe(16))
         except USER_ERRORS as exc:
-            raise gr.Error(toast(str(exc))) from None
+            raise gr.Error(toast(user_message(exc, "api"))) from None
         snap = live.result()
         if snap.error is not None:
-            raise gr.Error(toast(user_message(snap.error)))
+            raise gr.Error(toast(user_message(snap.error, "api")))
         record = snap.outcome
         run = service.store.get(record.run_id)
         return FileData(path=str(run.path(record.result_file)), orig_name=record.result_file), record.to_dict()

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from PIL import Image
 
-from . import images, verify
+from . import errors, images, messages, segmind, verify
 from . import mask as masks
 from .backend import Backend
 from .inputs import EditInputs, InputError, check_inputs
@@ -125,6 +125,8 @@ def execute(inputs: EditInputs, run: Run, *, api_key: str, backend: Backend, tra
     problems = check_inputs(inputs)
     if backend.needs_key and not api_key:
         problems.append("Paste your Segmind API key into the API key box (get one from your Segmind console).")
+    elif backend.needs_key and (problem := segmind.key_problem(api_key)):
+        problems.append(messages.describe(errors.BadKey(problem)))
     if problems:
         raise InputError(" ".join(problems))
     run.update(state="preparing", keep_outside=inputs.keep_outside, has_mask=inputs.mask is not None)

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from . import errors, images, segmind
+from . import errors, images, messages, segmind
 from . import mask as masks
 from .errors import SegmindError
 from .inputs import EDITOR_IMAGE, EditInputs, InputError, build_inputs
@@ -38,11 +38,13 @@ def toast(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def user_message(exc: Exception) -> str:
-    if isinstance(exc, USER_ERRORS):
+def user_message(exc: Exception, surface: str = "page") -> str:
+    """The words for a failure where it is shown: the page (which has Resume) or an API caller."""
+    if isinstance(exc, InputError):
         return str(exc)
-    log.error("Unexpected failure in a run: %s", type(exc).__name__, exc_info=exc)
-    return f"Something unexpected went wrong ({type(exc).__name__}). Nothing was changed; try again."
+    if not isinstance(exc, USER_ERRORS):
+        log.error("Unexpected failure in a run: %s", type(exc).__name__, exc_info=exc)
+    return messages.describe(exc, surface=surface)
 
 
 def apply_preset(preset: Preset) -> list:
@@ -151,6 +153,18 @@ class Page:
                          f"{first.width}×{first.height} image.")
         return gr.update(value=masks.preview(first, inputs.mask), visible=True), "\n\n".join(lines)
 
+    def check_mask(self, values: dict):
+        """An uploaded mask is read at once, so a file that cannot be a mask is named before Generate."""
+        if not values.get(self.c.mask_upload):
+            return {self.c.mask_note: "Paint on the image to make a mask; nothing painted means no mask."}
+        try:
+            preview, note = self.mask_view(self.inputs(values))
+        except USER_ERRORS as exc:
+            gr.Warning(toast(user_message(exc)))
+            return {self.c.mask_note: f"**The uploaded mask cannot be used:** {user_message(exc)}",
+                    self.c.mask_preview: gr.update(value=None, visible=False)}
+        return {self.c.mask_preview: preview, self.c.mask_note: note}
+
     def show_mask(self, values: dict):
         try:
             preview, note = self.mask_view(self.inputs(values))
@@ -172,7 +186,7 @@ class Page:
             inputs = self.inputs(values)
         except USER_ERRORS as exc:
             yield {c.progress: "", c.stop: gr.update(visible=False)}
-            raise gr.Error(toast(str(exc)), duration=None) from None
+            raise gr.Error(toast(user_message(exc)), duration=None) from None
         key, own = self.service.key_for(values.get(c.api_key))
         live = self.service.start(inputs, api_key=key, own_key=own, owner=token)
         yield {c.browser: token, c.job: live.run_id, c.run: live.run_id}
@@ -233,7 +247,7 @@ class Page:
         yield {c.progress: "", c.stop: gr.update(visible=False), c.resume: gr.update(visible=keep),
                **({} if keep else {c.job: NO_RUN})}
         if isinstance(exc, errors.Stopped):
-            gr.Warning(toast(str(exc)))
+            gr.Warning(toast(user_message(exc)))
             return
         raise gr.Error(toast(user_message(exc)), duration=None)
 

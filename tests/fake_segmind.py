@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image, ImageChops, ImageDraw, ImageOps
 
-from playground.params import DEFAULTS, MAX_IMAGES, MODEL, PARAMS_BY_NAME, PROMPT_MAX_CHARS, check_params
+from playground.params import DEFAULTS, MAX_IMAGES, MODEL, PARAMS_BY_NAME, PROMPT_MAX_CHARS, auto_size, check_params
 
 GROUPS = ("edit", "status", "result", "download", "upload", "credits")
 STATUS_FAULTS = ("400", "403", "404", "405", "406", "410", "422", "429", "500", "502", "503", "504")
@@ -167,13 +167,8 @@ def _decode(data: bytes, what: str, limit: int) -> Image.Image | str:
 
 
 def _output_size(size: str, source: tuple[int, int]) -> tuple[int, int]:
-    if size != "auto":
-        w, h = size.split("x")
-        return int(w), int(h)
-    aspect = source[0] / source[1]
-    if 0.8 <= aspect <= 1.25:
-        return 1024, 1024
-    return (1536, 1024) if aspect > 1 else (1024, 1536)
+    w, h = (size if size != "auto" else auto_size(source)).split("x")
+    return int(w), int(h)
 
 
 def _checkerboard(size: tuple[int, int], cell: int = 16) -> Image.Image:

@@ -2,12 +2,23 @@
 request function as the Generate button."""
 
 import io
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
+
+from playground.api import SIGNATURE, upload_path
+from playground.inputs import InputError
+from playground.params import PARAMS
 
 KEY = "test-key"
 
@@ -256,3 +267,114 @@ def test_an_opaque_checkerboard_instead_of_transparency_is_flagged(client, fake,
     fake.fail("opaque_transparent")
     _, record = call(client, prompt="cut out", images=[handle_file(image)], background="transparent")
     assert any("checkerboard" in p for p in record["problems"])
+
+
+def test_the_record_names_its_run_and_no_server_path(client, fake, tmp_path):
+    image = save(tmp_path, "a.png", photo())
+    _, record = call(client, prompt="edit", images=[handle_file(image)])
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", record["run_id"])
+    flat = json.dumps(record)
+    assert tempfile.gettempdir() not in flat and str(tmp_path) not in flat and "/" not in record["result_file"]
+
+
+def test_after_paste_back_the_record_names_the_format_delivered(client, fake, tmp_path):
+    image = save(tmp_path, "photo.png", photo((600, 400)))
+    mask = save(tmp_path, "mask.png", rect_mask((600, 400), (100, 100, 300, 200)))
+    fake.fail("wrong_format")  # png was asked for; the model sends jpeg, and the pasted-back file is png
+    path, record = call(client, prompt="edit", images=[handle_file(image)], mask=handle_file(mask),
+                        keep_outside_mask=True)
+    assert Image.open(path).format == "PNG" and record["output_format"] == "png"
+    assert record["model_output_format"] == "jpeg" and record["model_output_file"] == "model-output.jpg"
+
+
+def test_an_all_transparent_mask_edits_everything_and_says_so(client, fake, tmp_path):
+    image = save(tmp_path, "photo.png", photo((600, 400)))
+    mask = save(tmp_path, "mask.png", Image.new("RGBA", (600, 400), (0, 0, 0, 0)))
+    _, record = call(client, prompt="edit", images=[handle_file(image)], mask=handle_file(mask))
+    assert any("whole image may change" in note for note in record["notes"])
+
+
+def test_the_api_description_names_every_parameter(client):
+    params = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/edit"]["parameters"]
+    names = [p["parameter_name"] for p in params]
+    assert not any(name.startswith("parameter_") for name in names)
+    assert set(names) >= {"prompt", "images", "mask", "image_urls", "api_key", *(p.name for p in PARAMS)}
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"image_urls": 5}, "image_urls must be a list of http"),
+    ({"api_key": "SG_ключ"}, "cannot be sent .*non-ASCII"),
+    ({"api_key": "SG_abc\ndef"}, "cannot be sent .*line break"),
+])
+def test_values_of_the_wrong_kind_are_refused_at_once(client, fake, tmp_path, kwargs, message):
+    image = save(tmp_path, "a.png", photo())
+    with pytest.raises(AppError, match=message) as refused:
+        call(client, prompt="edit", images=[handle_file(image)], **kwargs)
+    assert "ключ" not in str(refused.value) and "abc" not in str(refused.value)
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("path", ["/etc/hostname", "../../etc/hostname", "https://example.com/a.png"])
+def test_a_server_file_path_is_not_an_upload(app_url, fake, app_env, path):
+    """A raw call (no client to upload anything) naming a file on the server is refused (by Gradio, before the
+    handler runs), and nothing of the file comes back."""
+    file = {"path": path, "meta": {"_type": "gradio.FileData"}}
+    values = {**{name: p.default for name, p in SIGNATURE.parameters.items()}, "prompt": "edit", "images": [file],
+              "api_key": "test-key"}
+    started = requests.post(f"{app_url}gradio_api/call/edit", json={"data": list(values.values())}, timeout=30)
+    events = requests.get(f"{app_url}gradio_api/call/edit/{started.json()['event_id']}", timeout=60).text
+    assert "event: error" in events and Path("/etc/hostname").read_text().strip() not in events
+    assert fake.requests == []
+
+
+def test_a_broken_download_after_the_job_finished_says_so_without_resume(client, fake, tmp_path):
+    image = save(tmp_path, "a.png", photo())
+    fake.fail("truncated", on="download", times=10)
+    with pytest.raises(AppError) as failed:
+        call(client, prompt="edit", images=[handle_file(image)])
+    text = str(failed.value)
+    assert "Resume" not in text and "Lost track" not in text and "incomplete" in text
+
+
+PARAMS_REVERSED = """
+import json, sys
+import playground.params as params
+params.PARAMS = tuple(reversed(params.PARAMS))
+sys.path.insert(0, "tests")
+from fake_segmind import FakeSegmind
+from gradio_client import Client, handle_file
+from app import create_app
+from playground.config import load_settings
+from playground.service import Service
+from playground.store import RunStore
+with FakeSegmind() as fake:
+    env = {"SEGMIND_BASE_URL": fake.url, "SEGMIND_UPLOAD_URL": fake.upload_url, "SEGMIND_POLL_S": "0.01"}
+    demo = create_app(Service(store=RunStore(sys.argv[1]), settings=lambda: load_settings(env)))
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    client = Client(url, verbose=False)
+    client.predict(prompt="edit", images=[handle_file(sys.argv[2])], size="1024x1536", quality="low",
+                   output_format="webp", output_compression=55, moderation="low", api_key="test-key",
+                   api_name="/edit")
+    payload = fake.edits[-1].payload
+    demo.close()
+print("PAYLOAD", json.dumps(payload))
+"""
+
+
+def test_edit_does_not_depend_on_the_order_of_the_parameters(tmp_path):
+    image = save(tmp_path, "a.png", photo())
+    out = subprocess.run([sys.executable, "-c", PARAMS_REVERSED, str(tmp_path / "runs"), image], capture_output=True,
+                         text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    payload = json.loads(out.stdout.split("PAYLOAD ")[-1])
+    assert {k: payload[k] for k in ("size", "quality", "background", "output_format", "output_compression",
+                                    "moderation")} == {"size": "1024x1536", "quality": "low", "background": "opaque",
+                                                       "output_format": "webp", "output_compression": 55,
+                                                       "moderation": "low"}
+
+
+@pytest.mark.parametrize("file", ["/etc/hostname", {"path": "/etc/hostname"}, {"path": "https://example.com/a"},
+                                  {"path": ""}, 5])
+def test_only_files_uploaded_to_this_app_are_read(file):
+    with pytest.raises(InputError):
+        upload_path(file, "Image 1")
