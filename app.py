@@ -25,17 +25,20 @@ CSS = """
 """
 # The wait is counted in the browser from the click, so it includes sending the images to the server.
 CLOCK_JS = """<script>
-setInterval(() => {
+function tickRunClocks() {
   for (const el of document.querySelectorAll('.run-clock')) {
     if (!el.dataset.seen) el.dataset.seen = Date.now();
     if (el.dataset.frozen) continue;
     const seen = Number(el.dataset.seen), click = window.__editClick || 0;
     const t0 = click && click <= seen ? click : seen - 1000 * Number(el.dataset.elapsed || 0);
     const done = el.classList.contains('done');
-    el.textContent = (((done ? seen : Date.now()) - t0) / 1000).toFixed(done ? 1 : 0);
+    const text = (((done ? seen : Date.now()) - t0) / 1000).toFixed(done ? 1 : 0);
+    if (el.textContent !== text) el.textContent = text;  // unchanged text: no mutation, so no loop
     if (done) el.dataset.frozen = '1';
   }
-}, 200);
+}
+setInterval(tickRunClocks, 200);
+new MutationObserver(tickRunClocks).observe(document.documentElement, {childList: true, subtree: true});
 </script>"""
 START_JS = """() => { window.__editClick = Date.now();
   return "<div class='run-progress'><div class='bar'><div style='width:0%'></div></div><span><b>Sending the " +

@@ -216,12 +216,12 @@ class Page:
                 gr.Info("There is no run to resume.")
             return
         yield {c.run: run.run_id, c.stop: gr.update(visible=True)}
-        yield from self.follow(live, sync=run.meta.get("mode") == "sync")
+        yield from self.follow(live, sync=run.meta.get("mode") == "sync", on_load=on_load)
 
     def on_load(self, values: dict):
         yield from self.resume(values, on_load=True)
 
-    def follow(self, live: LiveRun, *, sync: bool):
+    def follow(self, live: LiveRun, *, sync: bool, on_load: bool = False):
         c = self.c
         started = live.started
         for snap in live.changes():
@@ -235,8 +235,9 @@ class Page:
                 yield {c.progress: "", c.stop: gr.update(visible=False), c.resume: gr.update(visible=True)}
                 return
             rid = status.request_id if status else None
+            # Stop is sent with every tick: an update sent while the page is still loading can be lost.
             yield {c.progress: progress_html(phase, time.time() - started, rid, status_detail(status) if status
-                                             else "")}
+                                             else ""), c.stop: gr.update(visible=True)}
         if snap.error is None:
             record: RunRecord = snap.outcome
             yield self.show_result(record)
@@ -248,6 +249,9 @@ class Page:
                **({} if keep else {c.job: NO_RUN})}
         if isinstance(exc, errors.Stopped):
             gr.Warning(toast(user_message(exc)))
+            return
+        if on_load and isinstance(exc, errors.JobExpired):
+            gr.Info("An earlier run's result is no longer kept at Segmind (it keeps results for an hour).")
             return
         raise gr.Error(toast(user_message(exc)), duration=None)
 
