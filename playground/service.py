@@ -43,15 +43,9 @@ class Service:
         settings, backend = self.backend()
         run = self.store.create(owner, state="created", own_key=own_key, backend=backend.name, mode=backend.mode)
 
-        def work(live: LiveRun) -> RunRecord:
-            try:
-                return execute(inputs, run, api_key=api_key, backend=backend, transport=settings.transport,
-                               max_side=settings.max_side, on_status=live.report, stop=live.stop)
-            except Exception as exc:
-                self._ended(run, exc)
-                raise
-
-        return self.runner.start(run.run_id, work)
+        return self._start(run, lambda live: execute(
+            inputs, run, api_key=api_key, backend=backend, transport=settings.transport, max_side=settings.max_side,
+            on_status=live.report, stop=live.stop))
 
     def open(self, run_id: object, owner: str) -> Run | None:
         return self.store.get(run_id, owner=owner)
@@ -77,17 +71,20 @@ class Service:
                              "API key it was run with and press Resume to fetch its result.")
         _, backend = self.backend()
 
-        def work(live: LiveRun) -> RunRecord:
+        return self._start(run, lambda live: resume(run, api_key=key, backend=backend, on_status=live.report,
+                                                    stop=live.stop))
+
+    def _start(self, run: Run, work: Callable[[LiveRun], RunRecord]) -> LiveRun:
+        """Start `work` on `run`; a failure is written into the run's state, so a later page knows how it ended."""
+
+        def recorded(live: LiveRun) -> RunRecord:
             try:
-                return resume(run, api_key=key, backend=backend, on_status=live.report, stop=live.stop)
+                return work(live)
             except Exception as exc:
-                self._ended(run, exc)
+                if isinstance(exc, RESUMABLE) and run.meta.get("request_id"):
+                    run.update(state="stopped" if isinstance(exc, errors.Stopped) else "interrupted")
+                else:
+                    run.update(state="failed", error=type(exc).__name__)
                 raise
 
-        return self.runner.start(run.run_id, work)
-
-    def _ended(self, run: Run, exc: Exception) -> None:
-        if isinstance(exc, RESUMABLE) and run.meta.get("request_id"):
-            run.update(state="stopped" if isinstance(exc, errors.Stopped) else "interrupted")
-        else:
-            run.update(state="failed", error=type(exc).__name__)
+        return self.runner.start(run.run_id, recorded)
