@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
-from test_browser import KEY, upload_and_paint
+from test_browser import KEY, upload_and_paint, upload_to_editor
 
 expect.set_options(timeout=20_000)  # software-rendered Chromium on two cores is slow; polls are counted, not timed
 STRESS = range(int(os.environ.get("STRESS", 1)))
@@ -78,7 +78,7 @@ def generate(page: Page, photo: str, prompt: str = "an edit", *, key: bool = Tru
     if paint:
         upload_and_paint(page, photo)
     else:
-        page.locator("#editor input[type=file]").set_input_files(photo)
+        upload_to_editor(page, photo)
         expect(page.locator("#editor button[aria-label='Brush Size']")).to_be_visible()
     page.locator("#prompt textarea").fill(prompt)
     page.locator("#go").click()
@@ -257,7 +257,7 @@ def test_an_uploaded_mask_keeps_its_transparency(app, fake, photo, tmp_path):
     mask_path = tmp_path / "left-quarter.png"
     Image.fromarray(mask, "RGBA").save(mask_path)
     app.locator("#api_key input").fill(KEY)
-    app.locator("#editor input[type=file]").set_input_files(photo)
+    upload_to_editor(app, photo)
     expect(app.locator("#editor button[aria-label='Brush Size']")).to_be_visible()
     app.locator("#mask_upload input[type=file]").set_input_files(str(mask_path))
     expect(app.locator("#mask_note")).to_contain_text("Painted: 25.0%")
@@ -276,7 +276,7 @@ def test_a_file_that_is_not_an_image_in_the_mask_box_is_named(app, fake, photo, 
     bad = tmp_path / "notes-not-a-mask.png"
     bad.write_text("these are my notes, not a picture\n")
     app.locator("#api_key input").fill(KEY)
-    app.locator("#editor input[type=file]").set_input_files(photo)
+    upload_to_editor(app, photo)
     expect(app.locator("#editor button[aria-label='Brush Size']")).to_be_visible()
     app.locator("#mask_upload input[type=file]").set_input_files(str(bad))
     expect(app.locator("#mask_note")).to_contain_text("cannot be used")
