@@ -12,6 +12,7 @@ import gradio as gr
 from gradio.data_classes import FileData
 from gradio.utils import get_upload_folder, is_in_or_equal
 
+from .bundle import BundleError
 from .inputs import InputError, build_inputs
 from .mask import EDIT_COLOURS
 from .params import MAX_IMAGES, PARAMS, PROMPT_MAX_CHARS
@@ -34,7 +35,9 @@ SIGNATURE = inspect.Signature(
     + [P("api_key", P.POSITIONAL_OR_KEYWORD, default=None, annotation=str | None),
        P("mask_edit_colour", P.POSITIONAL_OR_KEYWORD, default="auto", annotation=Literal[EDIT_COLOURS]),
        P("invert_mask", P.POSITIONAL_OR_KEYWORD, default=False, annotation=bool),
-       P("keep_outside_mask", P.POSITIONAL_OR_KEYWORD, default=False, annotation=bool)],
+       P("keep_outside_mask", P.POSITIONAL_OR_KEYWORD, default=False, annotation=bool),
+       P("password", P.POSITIONAL_OR_KEYWORD, default=None, annotation=str | None),
+       P("request", P.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)],
     return_annotation=tuple[FileData, dict])
 
 
@@ -55,6 +58,7 @@ DOC = "\n".join([
     "    image_urls: Extra http(s) image URLs, sent after the files.",
     *[f"    {p.name}: {_describe(p)}" for p in PARAMS],
     "    api_key: Your Segmind API key; leave empty to use the server's key when it has one.",
+    "    password: The Space's password, when its owner set one for runs on the server's key.",
     f"    mask_edit_colour: In a black-and-white mask, the colour that marks the area to edit: one of "
     f"{', '.join(EDIT_COLOURS)}; default auto (the colour covering the smaller part).",
     "    invert_mask: Edit everything except the mask's edit area.",
@@ -62,7 +66,7 @@ DOC = "\n".join([
     "",
     "Returns:",
     "    The edited image (in the format asked for) and the run's record: run_id, request_id, cost, "
-    "remaining_credits, elapsed_s, output checks and notes.",
+    "remaining_credits, elapsed_s, problems (output checks), mask_notes (about the mask sent) and notes.",
 ])
 
 
@@ -78,6 +82,33 @@ def upload_path(file: object, what: str) -> str:
     return path
 
 
+def visitor_of(service: Service, request: gr.Request | None) -> str:
+    headers = dict(request.headers) if request is not None else {}
+    return service.guard.visitor_of(headers, getattr(getattr(request, "client", None), "host", None))
+
+
+def run_edit(service: Service, a: dict, paths: list[str], mask: str | None, *, typed_key: str | None,
+             password: str | None, request: gr.Request | None):
+    """One edit for an API caller, through the same builder, guard and service as the page; the record back."""
+    try:
+        inputs = build_inputs(
+            prompt=a["prompt"], params={p.name: a[p.name] for p in PARAMS}, files=paths,
+            image_urls=a["image_urls"], mask_file=mask, mask_colour=a["mask_edit_colour"],
+            invert=bool(a["invert_mask"]), keep_outside=bool(a["keep_outside_mask"]))
+        key, own = service.key_for(typed_key if isinstance(typed_key, str) else None)
+        live = service.start(inputs, api_key=key, own_key=own, owner=secrets.token_urlsafe(16),
+                             visitor=visitor_of(service, request),
+                             password=password if isinstance(password, str) else None)
+    except USER_ERRORS as exc:
+        raise gr.Error(toast(user_message(exc, "api"))) from None
+    snap = live.result()
+    if snap.error is not None:
+        raise gr.Error(toast(user_message(snap.error, "api")))
+    record = snap.outcome
+    run = service.store.get(record.run_id)
+    return FileData(path=str(run.path(record.result_file)), orig_name=record.result_file), record
+
+
 def edit_endpoint(service: Service):
     def edit(*args, **kwargs):
         bound = SIGNATURE.bind(*args, **kwargs)
@@ -89,20 +120,11 @@ def edit_endpoint(service: Service):
                 files = [files]
             paths = [upload_path(f, f"Image {i}") for i, f in enumerate(files or [], start=1)]
             mask = upload_path(a["mask"], "The mask") if a["mask"] else None
-            inputs = build_inputs(
-                prompt=a["prompt"], params={p.name: a[p.name] for p in PARAMS}, files=paths,
-                image_urls=a["image_urls"], mask_file=mask, mask_colour=a["mask_edit_colour"],
-                invert=bool(a["invert_mask"]), keep_outside=bool(a["keep_outside_mask"]))
-            key, own = service.key_for(a["api_key"] if isinstance(a["api_key"], str) else None)
-            live = service.start(inputs, api_key=key, own_key=own, owner=secrets.token_urlsafe(16))
-        except USER_ERRORS as exc:
-            raise gr.Error(toast(user_message(exc, "api"))) from None
-        snap = live.result()
-        if snap.error is not None:
-            raise gr.Error(toast(user_message(snap.error, "api")))
-        record = snap.outcome
-        run = service.store.get(record.run_id)
-        return FileData(path=str(run.path(record.result_file)), orig_name=record.result_file), record.to_dict()
+        except InputError as exc:
+            raise gr.Error(toast(str(exc))) from None
+        result, record = run_edit(service, a, paths, mask, typed_key=a["api_key"], password=a["password"],
+                                  request=a["request"])
+        return result, record.to_dict()
 
     edit.__signature__ = SIGNATURE
     edit.__annotations__ = {p.name: p.annotation for p in SIGNATURE.parameters.values()}
@@ -110,3 +132,106 @@ def edit_endpoint(service: Service):
     edit.__doc__ = DOC
     edit.__name__ = "edit"
     return edit
+
+
+def bundle_endpoint(service: Service):
+    """`/bundle`: one run as a zip."""
+
+    def bundle_run(run_id: str) -> FileData:
+        """Download a finished run as a zip: its images as sent, mask, result, heat map, request body (without the
+        key), record, ready-to-run code (Python, cURL, gradio_client) and an HTML report that opens offline.
+
+        Args:
+            run_id: The run_id in the record /edit returned.
+
+        Returns:
+            The zip file.
+        """
+        # The run_id is an unguessable 22-character token given only to whoever started the run, so holding it
+        # is the permission to download the run (runs made through /edit have no owner a caller could prove).
+        run = service.store.get(run_id)
+        if run is None:
+            raise gr.Error("No run with this run_id is kept here: it is malformed, unknown, or expired "
+                           "(runs are kept for a limited time). Use the run_id from an edit's record.")
+        try:
+            path = service.bundle(run)
+        except BundleError as exc:
+            raise gr.Error(toast(str(exc))) from None
+        return FileData(path=str(path), orig_name=f"segmind-edit-{run.run_id}.zip")
+
+    bundle_run.__annotations__ = {"run_id": str, "return": FileData}  # types, not strings, for the API description
+    return bundle_run
+
+
+# The MCP tool: files are exactly FileData (Gradio then turns a URL or a data URI into an upload), the key and
+# password come in HTTP headers, never as arguments that clients log, and only the image comes back.
+TOOL_SIGNATURE = inspect.Signature(
+    [P("prompt", P.POSITIONAL_OR_KEYWORD, annotation=str),
+     P("image", P.POSITIONAL_OR_KEYWORD, annotation=FileData),
+     P("mask", P.POSITIONAL_OR_KEYWORD, default=None, annotation=FileData),
+     P("image_urls", P.POSITIONAL_OR_KEYWORD, default=None, annotation=list[str] | None)]
+    + [P(p.name, P.POSITIONAL_OR_KEYWORD, default=p.default, annotation=_param_type(p)) for p in PARAMS]
+    + [P("mask_edit_colour", P.POSITIONAL_OR_KEYWORD, default="auto", annotation=Literal[EDIT_COLOURS]),
+       P("invert_mask", P.POSITIONAL_OR_KEYWORD, default=False, annotation=bool),
+       P("keep_outside_mask", P.POSITIONAL_OR_KEYWORD, default=False, annotation=bool),
+       P("x_segmind_api_key", P.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Header),
+       P("x_playground_password", P.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Header),
+       P("request", P.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)],
+    return_annotation=FileData)
+
+TOOL_DOC = "\n".join([
+    "Edit an image with Segmind's GPT Image 1 Edit Mini: describe the change, give the image (an http(s) URL or a "
+    "data:image/...;base64 URI), optionally a mask. The Segmind key comes from the X-Segmind-Api-Key header, or "
+    "the server's key is used (within its limits; a password goes in the X-Playground-Password header).",
+    "",
+    "Args:",
+    f"    prompt: What to change in the image (at most {PROMPT_MAX_CHARS} characters).",
+    "    image: The image to edit: an http(s) URL or a data:image/...;base64 URI (PNG, JPEG or WebP).",
+    "    mask: Optional mask in the same forms: transparent (alpha 0) where to edit; a black-and-white image works "
+    "too (see mask_edit_colour).",
+    "    image_urls: Optional reference image URLs (http or https), sent after the image.",
+    *[f"    {p.name}: {_describe(p)}" for p in PARAMS],
+    f"    mask_edit_colour: In a black-and-white mask, the colour that marks the area to edit: one of "
+    f"{', '.join(EDIT_COLOURS)}; default auto.",
+    "    invert_mask: Edit everything except the mask's edit area; default false.",
+    "    keep_outside_mask: Paste the original pixels back outside the mask after the edit; default false.",
+    "",
+    "Returns:",
+    "    The edited image.",
+])
+
+
+def edit_image_tool(service: Service):
+    def edit_image(*args, **kwargs):
+        bound = TOOL_SIGNATURE.bind(*args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        try:
+            paths = [upload_path(a["image"], "The image")]
+            mask = upload_path(a["mask"], "The mask") if a["mask"] else None
+        except InputError as exc:
+            raise gr.Error(toast(str(exc))) from None
+        result, _ = run_edit(service, a, paths, mask, typed_key=a["x_segmind_api_key"],
+                             password=a["x_playground_password"], request=a["request"])
+        return result
+
+    edit_image.__signature__ = TOOL_SIGNATURE
+    edit_image.__annotations__ = {p.name: p.annotation for p in TOOL_SIGNATURE.parameters.values()}
+    edit_image.__annotations__["return"] = FileData
+    edit_image.__doc__ = TOOL_DOC
+    edit_image.__name__ = "edit_image"
+    return edit_image
+
+
+MCP_TOOLS = {"edit_image"}
+
+
+def keep_only_mcp_tools(demo: gr.Blocks) -> None:
+    """Gradio offers every API endpoint as an MCP tool; /edit and /bundle take the key or return a zip, so after
+    launch only the tools meant for MCP clients are left (Gradio has no per-endpoint switch)."""
+    server = getattr(demo, "mcp_server_obj", None)
+    if server is None:
+        return
+    for name in list(server.tool_to_endpoint):
+        if name not in MCP_TOOLS:
+            server.tool_to_endpoint.pop(name)

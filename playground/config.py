@@ -11,6 +11,7 @@ from .segmind import DEFAULT_BASE_URL, DEFAULT_UPLOAD_URL, PollPolicy, RetryPoli
 
 TRANSPORTS = ("upload", "inline")
 API_MODES = ("queue", "sync")
+MB = 1024 * 1024  # as Gradio counts launch(max_file_size="50mb")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,18 @@ class Settings:
     max_side: int = 2048
     retries: int = 3
     retry_base_s: float = 2.0
+    # 64 MP phone photos (9248×6936) and 61 MP cameras pass; a 9400×9400 image (88 MP) does not.
+    max_megapixels: float = 65.0
+    max_file_mb: float = 50.0
+
+    @property
+    def max_pixels(self) -> int:
+        return int(self.max_megapixels * 1_000_000)
+
+    @property
+    def max_file_bytes(self) -> int:
+        """For both the uploads' check and Gradio's `launch(max_file_size=...)`."""
+        return int(self.max_file_mb * MB)
 
     @property
     def poll(self) -> PollPolicy:
@@ -35,8 +48,8 @@ class Settings:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Settings from SEGMIND_* variables; a bad value fails loudly instead of being guessed (an empty one counts
-    as unset)."""
+    """Settings from SEGMIND_* variables (and the PLAYGROUND_MAX_* limits on uploads); a bad value fails loudly
+    instead of being guessed (an empty one counts as unset)."""
     env = os.environ if env is None else env
 
     def number(name: str, default: float, low: float, high: float, kind: type = float) -> float:
@@ -65,6 +78,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # The number of tries in all, so at least one.
         retries=number("SEGMIND_RETRIES", 3, 1, 10, int),
         retry_base_s=number("SEGMIND_RETRY_BASE_S", 2.0, 0.0, 60.0),
+        # Pillow's own decompression-bomb limit (89.5 MP) stays the ceiling.
+        max_megapixels=number("PLAYGROUND_MAX_MEGAPIXELS", 65.0, 1.0, 89.0),
+        max_file_mb=number("PLAYGROUND_MAX_FILE_MB", 50.0, 1.0, 1024.0),
     )
     if settings.transport not in TRANSPORTS:
         raise ValueError(f"SEGMIND_IMAGE_TRANSPORT must be one of {', '.join(TRANSPORTS)}.")
@@ -77,6 +93,14 @@ def server_api_key(env: Mapping[str, str] | None = None) -> str | None:
     """The key the server owner set (a Space secret); it is used on the server and never sent to a browser."""
     env = os.environ if env is None else env
     return (env.get("SEGMIND_API_KEY") or "").strip() or None
+
+
+def public_url(env: Mapping[str, str] | None = None) -> str | None:
+    """Where visitors reach this app (for the gradio_client snippet): PLAYGROUND_PUBLIC_URL, or the Space's host."""
+    env = os.environ if env is None else env
+    if url := (env.get("PLAYGROUND_PUBLIC_URL") or "").strip():
+        return url.rstrip("/") + "/"
+    return f"https://{host}/" if (host := (env.get("SPACE_HOST") or "").strip()) else None
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,30 @@
-"""Turn whatever users upload into the smallest faithful image payload for the API."""
+"""Turn whatever users upload into the smallest faithful image payload for the API.
+
+Uploads are decoded within a budget: a file over the size limit, or an image over the pixel limit, is refused
+before any pixel is decoded (Image.open reads only the header), and the rest are decoded only as large as they
+are sent: JPEGs straight at a reduced scale, other formats shrunk band by band as soon as they are decoded.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
+import math
 import os
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
 MAX_SIDE_DEFAULT = 2048
 MIN_PSNR_DB = 40.0
+# Shrink by whole factors to no less than this many times the size sent, then resample the rest with Lanczos:
+# the default of Pillow's thumbnail(), whose result is indistinguishable from resampling the full image.
+REDUCING_GAP = 2.0
 
 # Never below 90: PSNR alone misses banding in smooth skies. The 92 step matters on detailed photos, where 90
 # falls just short of 40 dB and 94 overshoots by ~2 dB at a quarter more bytes.
@@ -29,20 +39,74 @@ _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _WIDE_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 # Everything PIL may raise while decoding damaged data.
 _DECODE_ERRORS = (OSError, EOFError, ValueError, SyntaxError, struct.error, zlib.error, IndexError)
+_ORIENTATION = 0x0112
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
+_SIDEWAYS = frozenset({5, 6, 7, 8})
+# Where an orientation can hide in image.info; dropped once the pixels are upright, so nothing rotates them twice.
+_ORIENTATION_KEYS = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp")
+# PNG chunks that may come after the pixel data, so that only decoding tells the orientation.
+_PNG_LATE_METADATA = {"exif": b"eXIf", "Raw profile type exif": b"Raw profile type exif",
+                      "XML:com.adobe.xmp": b"XML:com.adobe.xmp"}
+_UNPREMULTIPLIED = {"RGBa": "RGBA", "La": "LA"}
+_BAND_PIXELS = 1 << 22  # rows shrunk at a time: the full-size pixels are never copied whole
+# Decoding is CPU-bound and Pillow lets go of the GIL: more decodes at once than cores add memory, not speed.
+DECODE_SLOTS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+_DECODE_SLOTS = threading.BoundedSemaphore(DECODE_SLOTS)
 
 
 class ImageInputError(ValueError):
     """An upload that cannot be used; the message names the file, the problem and what to do."""
 
 
+class ImageTooLarge(ImageInputError):
+    """An upload over the file-size or pixel limit."""
+
+
 @dataclass(frozen=True)
 class LoadedImage:
-    """A decoded upload, normalised to RGB or RGBA with its EXIF orientation applied."""
+    """A decoded upload, normalised to RGB or RGBA with its EXIF orientation applied.
+
+    `original_size` is the upright size before any scaling; `image` may be smaller (see `load_image`).
+    """
 
     image: Image.Image
     name: str
     notes: tuple[str, ...]
     original_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an upload may be: the longest side it is decoded at, its pixels and its file size."""
+
+    max_side: int
+    max_pixels: int
+    max_file_bytes: int
+
+
+@dataclass(frozen=True)
+class FullSize:
+    """A path whose image is wanted at full resolution (within the pixel limit), not only as large as it is sent:
+    the first image when "keep everything outside the mask" pastes the original back."""
+
+    path: str
+
+    def __fspath__(self) -> str:
+        return self.path
+
+
+def limits() -> Limits:
+    """The limits in force, read from the settings at call time. Pillow's decompression-bomb limit
+    (Image.MAX_IMAGE_PIXELS) stays a ceiling on the pixel limit."""
+    from .config import load_settings  # config imports segmind, which imports this module
+
+    settings = load_settings()
+    pixels = settings.max_pixels
+    if Image.MAX_IMAGE_PIXELS:
+        pixels = min(pixels, int(Image.MAX_IMAGE_PIXELS))
+    return Limits(max_side=settings.max_side, max_pixels=pixels, max_file_bytes=settings.max_file_bytes)
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -58,22 +122,107 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def load_image(source: bytes | str | os.PathLike | Image.Image, name: str | None = None) -> LoadedImage:
+def load_image(source: bytes | str | os.PathLike | Image.Image, name: str | None = None, *,
+               max_side: int | None = None, full: bool = False) -> LoadedImage:
     """Decode an upload (bytes, a path or a PIL image) into an RGB or RGBA image.
 
     EXIF orientation is applied, animations give their first frame, exotic modes (CMYK, 16-bit,
     palette, greyscale) are converted, and alpha is kept only when some pixel uses it.
-    Raises ImageInputError with a user-facing message for anything unusable.
+
+    Bytes and paths are decoded within the limits (`limits()`): a file or image over them is refused before any
+    pixel is decoded, and the image comes back only as large as it is sent, its longest side at most `max_side`
+    (SEGMIND_MAX_SIDE when not given), with a note when it was scaled. `full=True`, or a `FullSize` source, keeps
+    the full resolution. A PIL image (Gradio decodes the editor's itself) is already in memory: it is checked
+    against the pixel limit and used at its size.
+    Raises ImageInputError with a user-facing message for anything unusable (ImageTooLarge over the limits).
     """
+    budget = limits()
     if isinstance(source, Image.Image):
         name = name or _display_name(getattr(source, "filename", "") or "")
-        return _normalise(source, name)
+        check_pixels(source.size, name, budget.max_pixels)
+        with _DECODE_SLOTS:
+            return _normalise(source, name, owned=False)
+    full = full or isinstance(source, FullSize)
+    data, name = _read(source, name, budget.max_file_bytes)
+    img = _open(data, name, budget.max_pixels)
+    with _DECODE_SLOTS:
+        return _normalise(img, name, owned=True, max_side=None if full else max_side or budget.max_side)
+
+
+def image_size(source: bytes | str | os.PathLike | Image.Image, name: str | None = None, *,
+               max_side: int | None = None, full: bool = False) -> tuple[int, int]:
+    """The size of `load_image(source, name, max_side=max_side, full=full).image`, read from the header without
+    decoding the pixels, with the same refusals."""
+    budget = limits()
+    if isinstance(source, Image.Image):
+        check_pixels(source.size, name or _DEFAULT_NAME, budget.max_pixels)
+        return source.size
+    full = full or isinstance(source, FullSize)
+    data, name = _read(source, name, budget.max_file_bytes)
+    with _open(data, name, budget.max_pixels) as img:
+        if img.format == "PNG" and any(key not in img.info and marker in data
+                                       for key, marker in _PNG_LATE_METADATA.items()):
+            return load_image(data, name, max_side=max_side, full=full).image.size
+        try:
+            # The base class's getexif: PNG's own would decode the pixels to look for metadata after them.
+            orientation = int(Image.Image.getexif(img).get(_ORIENTATION, 1))
+        except (*_DECODE_ERRORS, KeyError, TypeError):
+            orientation = 1
+        side = None if full else max_side or budget.max_side
+        size = fitted_size(img.size, side) if side else img.size
+    return (size[1], size[0]) if orientation in _SIDEWAYS else size
+
+
+def decode_as_stored(source: str | os.PathLike | bytes, name: str | None = None, *,
+                     at_least: tuple[int, int] | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """`source` decoded as stored (no orientation or mode changes: a mask keeps its alpha or levels) and its
+    stored size. Within the limits like `load_image`; with `at_least`, it is shrunk by a whole factor, nearest
+    neighbour so a mask stays binary, while staying at least that large both ways."""
+    budget = limits()
+    data, name = _read(source, name, budget.max_file_bytes)
+    img = _open(data, name, budget.max_pixels)
+    stored = img.size
+    _first_frame(img, name)
+    if at_least and img.format in ("JPEG", "MPO"):
+        img.draft(None, at_least)
+    with _DECODE_SLOTS:
+        _decode(img, name, stored)
+        factor = int(min(img.width / at_least[0], img.height / at_least[1])) if at_least else 1
+        if factor < 2:
+            return img, stored
+        small = img.resize((math.ceil(img.width / factor), math.ceil(img.height / factor)),
+                           Image.Resampling.NEAREST)
+        img.close()
+    return small, stored
+
+
+def check_pixels(size: tuple[int, int], name: str, max_pixels: int | None = None) -> None:
+    """Raise ImageTooLarge when an image of `size` is over the pixel limit (`limits()` when not given)."""
+    limit = limits().max_pixels if max_pixels is None else max_pixels
+    if size[0] * size[1] > limit:
+        raise _too_large(name, size, limit)
+
+
+def fitted_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """`size` scaled down so its longest side is at most `max_side`, keeping the aspect ratio."""
+    if max_side < 1:
+        raise ValueError(f"max_side must be at least 1 (got {max_side})")
+    w, h = size
+    if max(w, h) <= max_side:
+        return (w, h)
+    scale = max_side / max(w, h)
+    return (max_side, max(1, round(h * scale))) if w >= h else (max(1, round(w * scale)), max_side)
+
+
+def _read(source: bytes | str | os.PathLike, name: str | None, max_bytes: int) -> tuple[bytes, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         name = name or _DEFAULT_NAME
     elif isinstance(source, (str, os.PathLike)):
         name = name or _display_name(source)
         try:
+            if (size := os.stat(source).st_size) > max_bytes:
+                raise _file_too_large(name, size, max_bytes)
             data = Path(source).read_bytes()
         except FileNotFoundError:
             raise ImageInputError(f"{name} could not be found; upload it again.") from None
@@ -83,10 +232,17 @@ def load_image(source: bytes | str | os.PathLike | Image.Image, name: str | None
         raise TypeError(f"load_image takes bytes, a path or a PIL image, not {type(source).__name__}")
     if not data:
         raise ImageInputError(f"{name} is empty (0 bytes); choose a file that contains an image.")
+    if len(data) > max_bytes:
+        raise _file_too_large(name, len(data), max_bytes)
+    return data, name
+
+
+def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
+    """The image, opened lazily: only its header has been read, so its size can be refused before decoding."""
     try:
         img = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_large(name, _declared_size(data)) from None
+        raise _too_large(name, _declared_size(data), max_pixels) from None
     except UnidentifiedImageError:
         if sniff_format(data):
             raise _damaged(name) from None
@@ -95,19 +251,36 @@ def load_image(source: bytes | str | os.PathLike | Image.Image, name: str | None
         ) from None
     except _DECODE_ERRORS:
         raise _damaged(name) from None
-    return _normalise(img, name)
+    try:
+        check_pixels(img.size, name, max_pixels)
+    except ImageTooLarge:
+        img.close()
+        raise
+    return img
 
 
 def _display_name(path: str | os.PathLike) -> str:
     return os.path.basename(os.fspath(path)) or _DEFAULT_NAME
 
 
-def _too_large(name: str, size: tuple[int, int] | None) -> ImageInputError:
-    limit = Image.MAX_IMAGE_PIXELS
-    what = f"{size[0]}×{size[1]} pixels" if size else "its declared size"
-    return ImageInputError(
-        f"{name} is too large ({what}; the limit is {limit:,} pixels); "
-        "scale it down or crop it before uploading."
+def _megapixels(pixels: float) -> str:
+    mp = pixels / 1_000_000
+    return f"{mp:,.0f}" if mp >= 100 else f"{mp:.3g}"
+
+
+def _too_large(name: str, size: tuple[int, int] | None, limit: int) -> ImageTooLarge:
+    what = f"{size[0]}×{size[1]} pixels ({_megapixels(size[0] * size[1])} MP)" if size else "its declared size"
+    return ImageTooLarge(
+        f"{name} is too large: {what}; the limit is {_megapixels(limit)} MP. "
+        "Scale it down or crop it, then upload it again."
+    )
+
+
+def _file_too_large(name: str, size: int, limit: int) -> ImageTooLarge:
+    mb = 1024 * 1024
+    return ImageTooLarge(
+        f"{name} is too large: {size / mb:,.1f} MB; files up to {limit / mb:,.0f} MB are accepted. "
+        "Save it as a JPEG or scale it down, then upload it again."
     )
 
 
@@ -146,37 +319,130 @@ def _describe_unreadable(data: bytes) -> str:
     return "unrecognised file format"
 
 
-def _normalise(img: Image.Image, name: str) -> LoadedImage:
-    notes: list[str] = []
-    limit = Image.MAX_IMAGE_PIXELS
-    if limit and img.width * img.height > limit:
-        raise _too_large(name, img.size)
-    if getattr(img, "n_frames", 1) > 1:
-        notes.append(f"{name} is animated; its first frame is used.")
-        try:
-            img.seek(0)
-        except _DECODE_ERRORS:
-            raise _damaged(name) from None
+def _first_frame(img: Image.Image, name: str) -> bool:
+    """Select the first frame; True when there are others."""
+    try:
+        if getattr(img, "n_frames", 1) <= 1:
+            return False
+        img.seek(0)
+    except _DECODE_ERRORS:
+        raise _damaged(name) from None
+    return True
+
+
+def _decode(img: Image.Image, name: str, size: tuple[int, int]) -> None:
     try:
         img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_large(name, img.size) from None
+        raise _too_large(name, size, limits().max_pixels) from None
     except _DECODE_ERRORS:
         raise _damaged(name) from None
+
+
+def _normalise(img: Image.Image, name: str, *, owned: bool, max_side: int | None = None) -> LoadedImage:
+    """`img` decoded, shrunk to fit `max_side`, upright, in RGB or RGBA. When `owned` (opened here, lazily), each
+    full-size stage is closed as soon as the next exists; a caller's image is left as it is."""
+    notes: list[str] = []
+    if _first_frame(img, name):
+        notes.append(f"{name} is animated; its first frame is used.")
+    stored = img.size
+    target = fitted_size(stored, max_side) if owned and max_side else stored
+    extent = stored
+    if target != stored and img.format in ("JPEG", "MPO"):
+        drafted = img.draft(None, (math.ceil(target[0] * REDUCING_GAP), math.ceil(target[1] * REDUCING_GAP)))
+        if drafted:
+            extent = drafted[1][2:]
+    _decode(img, name, stored)
     try:
-        oriented = ImageOps.exif_transpose(img)
+        orientation = int(img.getexif().get(_ORIENTATION, 1))
     except (*_DECODE_ERRORS, KeyError, TypeError):  # malformed EXIF must not cost the user their image
-        oriented = img.copy()
+        orientation = 1
         notes.append(f"{name} has unreadable EXIF data; it is used as stored, without rotation.")
-    if img.mode == "CMYK":
+    if target != img.size or extent != img.size:
+        img = _shrink(img, target, extent)
+    mode = img.mode
+    if orientation in _UPRIGHT:
+        upright = img.transpose(_UPRIGHT[orientation])
+        for key in _ORIENTATION_KEYS:
+            upright.info.pop(key, None)
+        if owned:
+            img.close()
+    else:
+        upright = img
+    if mode == "CMYK":
         notes.append(f"{name} is a CMYK image; it was converted to RGB, colours may shift slightly.")
     try:
-        out = _to_rgb_or_rgba(oriented)
+        out = _to_rgb_or_rgba(upright)
     except ValueError:
         raise ImageInputError(
-            f"{name} uses the {img.mode} colour mode, which cannot be converted; save it as an RGB PNG or JPEG."
+            f"{name} uses the {mode} colour mode, which cannot be converted; save it as an RGB PNG or JPEG."
         ) from None
-    return LoadedImage(image=out, name=name, notes=tuple(notes), original_size=out.size)
+    if out is not upright and (owned or upright is not img):
+        upright.close()
+    original = (stored[1], stored[0]) if orientation in _SIDEWAYS else stored
+    if out.size != original:
+        notes.insert(0, f"{name} was scaled from {original[0]}×{original[1]} to {out.width}×{out.height} "
+                        "before sending.")
+    return LoadedImage(image=out, name=name, notes=tuple(notes), original_size=original)
+
+
+def _shrink(img: Image.Image, target: tuple[int, int], extent: tuple[float, float]) -> Image.Image:
+    """`img` (decoded here) resampled to exactly `target`; `extent` is the picture's extent in its pixels (a JPEG
+    draft rounds up). It is first reduced by a whole factor band by band, then closed; Lanczos does the rest."""
+    factor = max(1, int(min(extent[0] / target[0], extent[1] / target[1]) / REDUCING_GAP))
+    mode = _resample_mode(img)
+    if factor > 1:
+        small = _reduce_in_bands(img, factor, mode)
+        extent = (extent[0] / factor, extent[1] / factor)
+    else:
+        small = _converted(img, mode)
+    if small is not img:
+        img.close()
+    if small.size != target or extent != target:
+        resized = small.resize(target, Image.Resampling.LANCZOS, box=(0, 0, *extent))
+        small.close()
+        small = resized
+    return small.convert(_UNPREMULTIPLIED[small.mode]) if small.mode in _UNPREMULTIPLIED else small
+
+
+def _resample_mode(img: Image.Image) -> str:
+    """The mode to shrink `img` in: palette and bilevel images would be sampled, not averaged, a transparent
+    colour key would be blurred away, and alpha is premultiplied once for both steps (twice loses the colour of
+    nearly transparent pixels)."""
+    if img.mode in ("RGBA", "LA"):
+        return img.mode[0:-1] + "a"
+    if img.mode == "PA" or (img.mode in ("P", "L", "RGB") and img.has_transparency_data):
+        return "RGBa"
+    if img.mode == "P":
+        return "RGB"
+    if img.mode == "1":
+        return "L"
+    if img.mode.startswith("I;16"):
+        return "I;16"
+    return img.mode
+
+
+def _converted(img: Image.Image, mode: str) -> Image.Image:
+    if img.mode == mode:
+        return img
+    if mode in _UNPREMULTIPLIED and img.mode != _UNPREMULTIPLIED[mode]:
+        img = img.convert(_UNPREMULTIPLIED[mode])  # Pillow premultiplies from RGBA and LA only
+    return img.convert(mode)
+
+
+def _reduce_in_bands(img: Image.Image, factor: int, mode: str) -> Image.Image:
+    width, height = img.size
+    rows = factor * max(1, _BAND_PIXELS // (width * factor))
+    out = Image.new(mode, (math.ceil(width / factor), math.ceil(height / factor)))
+    for top in range(0, height, rows):
+        band = img.crop((0, top, width, min(height, top + rows)))
+        if mode == "I;16":  # reduce() takes 32-bit integers, not 16-bit ones
+            small = band.convert("I").reduce(factor).convert("I;16")
+        else:
+            small = _converted(band, mode).reduce(factor)
+        out.paste(small, (0, top // factor))
+    out.info = {k: v for k, v in img.info.items() if k != "transparency" or mode == img.mode}
+    return out
 
 
 def _to_rgb_or_rgba(img: Image.Image) -> Image.Image:
@@ -249,15 +515,8 @@ def fit_longest_side(img: Image.Image, max_side: int = MAX_SIDE_DEFAULT) -> Imag
 
     An image that already fits is returned as is (the same object).
     """
-    if max_side < 1:
-        raise ValueError(f"max_side must be at least 1 (got {max_side})")
-    w, h = img.size
-    longest = max(w, h)
-    if longest <= max_side:
-        return img
-    scale = max_side / longest
-    size = (max_side, max(1, round(h * scale))) if w >= h else (max(1, round(w * scale)), max_side)
-    return img.resize(size, Image.Resampling.LANCZOS)
+    size = fitted_size(img.size, max_side)
+    return img if size == img.size else img.resize(size, Image.Resampling.LANCZOS)
 
 
 def encode_for_api(img: Image.Image) -> tuple[bytes, str]:

@@ -33,7 +33,7 @@ class EditInputs:
     """What was asked for. `images` are uploads in order (the first is edited); `mask` is in the API's form."""
 
     prompt: str
-    images: list[tuple[object, str]] = field(default_factory=list)  # (PIL image or path, display name)
+    images: list[tuple[object, str]] = field(default_factory=list)  # (PIL image, path or FullSize, display name)
     image_urls: list[str] = field(default_factory=list)
     mask: Image.Image | None = None
     params: dict = field(default_factory=dict)
@@ -62,6 +62,8 @@ def build_inputs(*, prompt: object, params: Mapping[str, object], first_image: I
 
     if first_image is not None and _is_blank(first_image):
         first_image = None  # a blank canvas: the brush was used before any image was uploaded
+    if first_image is not None:
+        images.check_pixels(first_image.size, EDITOR_IMAGE)  # before its layers are made into a mask
     paths = [str(p) for p in files or []]
     uploads: list[tuple[object, str]] = []
     if first_image is not None:
@@ -74,7 +76,8 @@ def build_inputs(*, prompt: object, params: Mapping[str, object], first_image: I
     if mask_file:
         if not uploads:
             raise InputError("A mask needs an uploaded first image: upload the image to edit first.")
-        mask, notes = uploaded_mask(mask_file, _image_size(uploads[0]), mask_colour)
+        source, name = uploads[0]
+        mask, notes = uploaded_mask(mask_file, images.image_size(source, name, full=keep_outside), mask_colour)
         if masks.painted_share(mask) == 0:
             notes.append("The uploaded mask marks nothing to edit, so no mask is sent and the model may change "
                          "the whole image.")
@@ -85,6 +88,8 @@ def build_inputs(*, prompt: object, params: Mapping[str, object], first_image: I
         mask = masks.invert_mask(mask)
     if mask is not None:
         notes += masks.coverage_warnings(mask)
+        if keep_outside and not isinstance(uploads[0][0], Image.Image):
+            uploads[0] = (images.FullSize(str(uploads[0][0])), uploads[0][1])  # the original is pasted back
     return EditInputs(prompt=prompt or "", images=uploads, image_urls=urls, mask=mask, params=values,
                       keep_outside=bool(keep_outside), notes=notes)
 
@@ -130,27 +135,44 @@ def check_inputs(inputs: EditInputs) -> list[str]:
 
 def is_in_editor(path: str, background: Image.Image) -> bool:
     """Whether the editor holds this reference image (loaded from the references), so it is sent once only."""
-    image = images.load_image(path, Path(path).name).image
-    return image.size == background.size and np.array_equal(np.asarray(image.convert("RGB")),
-                                                             np.asarray(background.convert("RGB")))
+    name = Path(path).name
+    if images.image_size(path, name) != background.size:
+        return False
+    image = images.load_image(path, name).image
+    return np.array_equal(np.asarray(image.convert("RGB")), np.asarray(background.convert("RGB")))
+
+
+def open_mask_file(path: str, size: tuple[int, int] | None = None) -> Image.Image:
+    """The uploaded mask file as an image, no larger than it needs to be for a first image of `size`; a file that
+    is none, or is over the limits, is named."""
+    return _open_mask(path, size)[0]
 
 
 def uploaded_mask(path: str, size: tuple[int, int], edit_colour: str = "auto"):
-    """A mask file in any common convention, converted to the API's form at the first image's size."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise masks.MaskError(f"{Path(path).name} is not an image that can be used as a mask; upload a PNG "
-                              "with transparency where to edit, or a black-and-white image.") from exc
+    """A mask file in any common convention, converted to the API's form at `size`, the first image's size as it
+    is loaded. A mask of the image's shape is scaled with it without a note; another shape is stretched, and said."""
+    img, _ = _open_mask(path, size)
+    if img.size != tuple(size) and _same_shape(img.size, size):
+        scaled = img.resize(size, Image.Resampling.NEAREST)
+        img.close()
+        img = scaled
     return masks.mask_from_upload(img, size, edit_colour)
 
 
-def _image_size(upload: tuple[object, str]) -> tuple[int, int]:
-    source, name = upload
-    if isinstance(source, Image.Image):
-        return source.size
-    return images.load_image(source, name).image.size
+def _open_mask(path: str, size: tuple[int, int] | None) -> tuple[Image.Image, tuple[int, int]]:
+    name = Path(path).name
+    try:
+        return images.decode_as_stored(path, name, at_least=size)
+    except images.ImageTooLarge as exc:
+        raise masks.MaskError(f"The mask {exc}") from None
+    except images.ImageInputError as exc:
+        raise masks.MaskError(f"{name} is not an image that can be used as a mask; upload a PNG "
+                              "with transparency where to edit, or a black-and-white image.") from exc
+
+
+def _same_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether `a` scaled to `b`'s width or height lands within a pixel of `b`: the same picture at another size."""
+    return abs(a[1] * b[0] / a[0] - b[1]) <= 1 and abs(a[0] * b[1] / a[1] - b[0]) <= 1
 
 
 def _is_blank(image: Image.Image) -> bool:

@@ -40,6 +40,7 @@ class RunRecord:
     backend: str
     started_at: float
     notes: list[str] = field(default_factory=list)
+    mask_notes: list[str] = field(default_factory=list)  # about the mask as sent; shown beside the mask
     request_id: str | None = None
     remaining_credits: float | None = None
     cost: float | None = None
@@ -75,7 +76,7 @@ class Prepared:
 def prepare(inputs: EditInputs, run: Run, *, api_key: str, backend: Backend, transport: str, max_side: int,
             on_status: Callable[[JobStatus], None] | None = None) -> Prepared:
     """Scale and encode checked inputs into the run's folder, upload them if so configured, build the JSON body."""
-    notes, data_urls, names = list(inputs.notes), [], []
+    notes, data_urls, names = [], [], []
     sent_size = None
     for index, (source, name) in enumerate(inputs.images, start=1):
         loaded = images.load_image(source, name)
@@ -114,7 +115,8 @@ def prepare(inputs: EditInputs, run: Run, *, api_key: str, backend: Backend, tra
     run.write_json("request.json", payload)
     record = RunRecord(run_id=run.run_id, prompt=inputs.prompt, params={k: payload[k] for k in DEFAULTS},
                        image_names=names, image_urls=list(inputs.image_urls), mask_share=mask_share,
-                       mode=backend.mode, backend=backend.name, started_at=time.time(), notes=notes)
+                       mode=backend.mode, backend=backend.name, started_at=time.time(), notes=notes,
+                       mask_notes=list(inputs.notes))
     run.write_json("record.json", record.to_dict())
     return Prepared(payload, record)
 
@@ -138,7 +140,7 @@ def execute(inputs: EditInputs, run: Run, *, api_key: str, backend: Backend, tra
 
     run.update(state="sending")
     result = backend.edit(prepared.payload, api_key=api_key, on_status=on_status, on_submit=submitted, stop=stop)
-    return finish(run, prepared.record, result)
+    return ask_balance(run, finish(run, prepared.record, result), backend=backend, api_key=api_key)
 
 
 def resume(run: Run, *, api_key: str, backend: Backend, on_status: Callable[[JobStatus], None] | None = None,
@@ -151,7 +153,21 @@ def resume(run: Run, *, api_key: str, backend: Backend, on_status: Callable[[Job
     record = RunRecord.from_dict(saved)
     result = backend.wait(str(meta["request_id"]), api_key=api_key, submitted_at=meta.get("submitted_at"),
                           on_status=on_status, stop=stop)
-    return finish(run, record, result)
+    return ask_balance(run, finish(run, record, result), backend=backend, api_key=api_key)
+
+
+def ask_balance(run: Run, record: RunRecord, *, backend: Backend, api_key: str) -> RunRecord:
+    """An answer without the balance: ask the free credits endpoint rather than show nothing."""
+    if record.remaining_credits is not None or not backend.needs_key:
+        return record
+    try:
+        credits = backend.credits(api_key=api_key).get("credits")
+    except errors.SegmindError:
+        return record
+    if isinstance(credits, (int, float)) and not isinstance(credits, bool):
+        record.remaining_credits = float(credits)
+        run.write_json("record.json", record.to_dict())
+    return record
 
 
 def finish(run: Run, record: RunRecord, result: EditResult) -> RunRecord:

@@ -7,6 +7,7 @@ by position; the browser keeps only ids (this browser's token and the run it fol
 from __future__ import annotations
 
 import html
+import json
 import logging
 import secrets
 import time
@@ -15,21 +16,25 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from . import errors, images, messages, segmind
+from . import errors, history, images, messages, segmind
 from . import mask as masks
+from .bundle import BundleError
 from .errors import SegmindError
-from .inputs import EDITOR_IMAGE, EditInputs, InputError, build_inputs
+from .guard import Refused
+from .inputs import EDITOR_IMAGE, EditInputs, InputError, build_inputs, open_mask_file
 from .params import PARAMS, auto_size
 from .presets import PRESET_FIELDS, Preset
 from .run import RunRecord
 from .runner import LiveRun
 from .service import RESUMABLE, Service
+from .views import nothing_shown, shown_run
 
 log = logging.getLogger(__name__)
-USER_ERRORS = (InputError, SegmindError, images.ImageInputError, masks.MaskError)
+USER_ERRORS = (InputError, SegmindError, images.ImageInputError, masks.MaskError, Refused)
 PHASES = {"preparing": "Preparing the images", "uploading": "Uploading the images", "sending": "Sending",
           "submitting": "Sending", "queued": "Queued at Segmind", "processing": "Processing",
           "downloading": "Downloading the result", "waiting": "Waiting", "stopping": "Stopping"}
+MASK_HINT = "Paint on the image to make a mask; nothing painted means no mask."
 NO_RUN = "-"  # BrowserState does not store a falsy value, so "no run" must be truthy
 
 
@@ -40,7 +45,7 @@ def toast(text: str) -> str:
 
 def user_message(exc: Exception, surface: str = "page") -> str:
     """The words for a failure where it is shown: the page (which has Resume) or an API caller."""
-    if isinstance(exc, InputError):
+    if isinstance(exc, (InputError, Refused)):
         return str(exc)
     if not isinstance(exc, USER_ERRORS):
         log.error("Unexpected failure in a run: %s", type(exc).__name__, exc_info=exc)
@@ -99,26 +104,6 @@ def status_detail(status) -> str:
     return f"{reason}; trying again at {time.strftime('%H:%M:%S', time.localtime(until))}"
 
 
-def result_markdown(record: RunRecord) -> str:
-    facts = []
-    if record.output_format and record.output_size:
-        facts.append(f"{record.output_format} {record.output_size[0]}×{record.output_size[1]}")
-    if record.cost is not None:
-        facts.append(f"cost {record.cost:g} credits")
-    if record.remaining_credits is not None:
-        facts.append(f"remaining credits **{record.remaining_credits:g}**")
-    if record.request_id:
-        facts.append(f"request `{record.request_id}`")
-    lines = [" · ".join(facts)] if facts else []
-    if record.changed_outside_pct is not None:
-        lines.append(f"The model changed **{record.changed_outside_pct:.1f}%** of the area outside the mask"
-                     + ("; the original pixels were pasted back there." if record.pasted_back
-                        else " (see the heat map; tick *Keep everything outside the mask* to paste it back)."))
-    lines += [f"**Check:** {p}" for p in record.problems]
-    lines += [f"Note: {n}" for n in record.notes]
-    return "\n\n".join(lines)
-
-
 class Page:
     """The handlers, bound to the page's components (`c`, by name) and the service."""
 
@@ -155,15 +140,23 @@ class Page:
 
     def check_mask(self, values: dict):
         """An uploaded mask is read at once, so a file that cannot be a mask is named before Generate."""
-        if not values.get(self.c.mask_upload):
-            return {self.c.mask_note: "Paint on the image to make a mask; nothing painted means no mask."}
+        c = self.c
+        path = values.get(c.mask_upload)
+        if not path:
+            return {c.mask_note: MASK_HINT}
         try:
+            mask = open_mask_file(path)
+            editor = values.get(c.editor) or {}
+            if editor.get("background") is None and not gallery_paths(values.get(c.refs)):
+                return {c.mask_note: f"Mask **{toast(Path(path).name)}** ({mask.width}×{mask.height}) is loaded; it "
+                                     "is fitted to the image to edit once there is one.",
+                        c.mask_preview: gr.update(value=None, visible=False)}
             preview, note = self.mask_view(self.inputs(values))
         except USER_ERRORS as exc:
             gr.Warning(toast(user_message(exc)))
-            return {self.c.mask_note: f"**The uploaded mask cannot be used:** {user_message(exc)}",
-                    self.c.mask_preview: gr.update(value=None, visible=False)}
-        return {self.c.mask_preview: preview, self.c.mask_note: note}
+            return {c.mask_note: f"**The uploaded mask cannot be used:** {user_message(exc)}",
+                    c.mask_preview: gr.update(value=None, visible=False)}
+        return {c.mask_preview: preview, c.mask_note: note}
 
     def show_mask(self, values: dict):
         try:
@@ -177,8 +170,17 @@ class Page:
     def browser(self, token) -> str:
         return token if isinstance(token, str) and len(token) >= 16 else ""
 
-    def generate(self, values: dict):
+    def visitor(self, request: gr.Request | None) -> str:
+        headers = dict(request.headers) if request is not None and request.headers else {}
+        client = getattr(request, "client", None)
+        return self.service.guard.visitor_of(headers, getattr(client, "host", None))
+
+    def generate(self, values: dict, request: gr.Request):
         c = self.c
+        ledger: history.Ledger = values.get(c.ledger) or history.Ledger()
+        if refusal := ledger.refusal(values.get(c.budget)):
+            yield {c.progress: ""}
+            raise gr.Error(refusal, duration=None)
         yield {c.progress: progress_html("preparing", 0), c.stop: gr.update(visible=True),
                c.resume: gr.update(visible=False)}
         token = self.browser(values.get(c.browser)) or secrets.token_urlsafe(16)
@@ -187,10 +189,17 @@ class Page:
         except USER_ERRORS as exc:
             yield {c.progress: "", c.stop: gr.update(visible=False)}
             raise gr.Error(toast(user_message(exc)), duration=None) from None
-        key, own = self.service.key_for(values.get(c.api_key))
-        live = self.service.start(inputs, api_key=key, own_key=own, owner=token)
+        demo = self.service.demo_only or bool(values.get(c.try_demo))
+        key, own = ("", True) if demo else self.service.key_for(values.get(c.api_key))
+        try:
+            live = self.service.start(inputs, api_key=key, own_key=own, owner=token, visitor=self.visitor(request),
+                                      password=values.get(c.password), demo=demo)
+        except Refused as exc:
+            yield {c.progress: "", c.stop: gr.update(visible=False), c.key_note: self.service.guard.describe(
+                self.visitor(request))}
+            raise gr.Error(toast(str(exc)), duration=None) from None
         yield {c.browser: token, c.job: live.run_id, c.run: live.run_id}
-        yield from self.follow(live, sync=self.service.settings().api_mode == "sync")
+        yield from self.follow(live, values, sync=self.service.backend(demo)[1].mode == "sync")
 
     def resume(self, values: dict, on_load: bool = False):
         """On page load and on Resume: follow the run this browser was following, wherever it got to."""
@@ -216,12 +225,12 @@ class Page:
                 gr.Info("There is no run to resume.")
             return
         yield {c.run: run.run_id, c.stop: gr.update(visible=True)}
-        yield from self.follow(live, sync=run.meta.get("mode") == "sync", on_load=on_load)
+        yield from self.follow(live, values, sync=run.meta.get("mode") == "sync", on_load=on_load)
 
     def on_load(self, values: dict):
         yield from self.resume(values, on_load=True)
 
-    def follow(self, live: LiveRun, *, sync: bool, on_load: bool = False):
+    def follow(self, live: LiveRun, values: dict, *, sync: bool, on_load: bool = False):
         c = self.c
         started = live.started
         for snap in live.changes():
@@ -240,7 +249,7 @@ class Page:
                                              else ""), c.stop: gr.update(visible=True)}
         if snap.error is None:
             record: RunRecord = snap.outcome
-            yield self.show_result(record)
+            yield self.show_result(record, values)
             return
         exc = snap.error
         run = self.service.store.get(live.run_id)
@@ -255,19 +264,39 @@ class Page:
             return
         raise gr.Error(toast(user_message(exc)), duration=None)
 
-    def show_result(self, record: RunRecord) -> dict:
+    def show_result(self, record: RunRecord, values: dict) -> dict:
+        """A finished run: in the result area, in this session's ledger, and (as an entry) in the history."""
         c = self.c
+        ledger: history.Ledger = values.get(c.ledger) or history.Ledger()
+        ledger.add(record)
         run = self.service.store.get(record.run_id)
-        result = str(run.path(record.result_file)) if run and record.result_file else None
-        heatmap = str(run.path(record.heatmap_file)) if run and record.heatmap_file else None
-        return {c.progress: done_html(record), c.result: result,
-                c.download: gr.update(value=result, visible=bool(result)), c.reuse: gr.update(visible=bool(result)),
-                c.info: result_markdown(record), c.job: NO_RUN, c.stop: gr.update(visible=False),
-                c.resume: gr.update(visible=False), c.heatmap: gr.update(value=heatmap, visible=bool(heatmap))}
+        shown = shown_run(c, run, record, code=self.service.code(run)) if run else nothing_shown(c)
+        entry = json.dumps(history.entry(record, run)) if run else gr.skip()
+        notes = list(record.mask_notes)
+        if record.mask_share is None and not notes:
+            notes.append("Nothing was painted, so no mask was sent and the model may have changed the whole image.")
+        mask_note = "\n\n".join(f"Note: {n}" for n in notes)
+        return {**shown, c.mask_note: mask_note, c.progress: done_html(record), c.job: NO_RUN,
+                c.stop: gr.update(visible=False), c.resume: gr.update(visible=False), c.ledger: ledger,
+                c.ledger_note: ledger.summary(values.get(c.budget)), c.entry: entry}
+
+    def bundle(self, values: dict):
+        """The shown run as a zip, for the browser that owns it."""
+        token = self.browser(values.get(self.c.browser))
+        run = self.service.open(values.get(self.c.shown), token) if token else None
+        if run is None:
+            raise gr.Error("This run is no longer kept on the server, so it cannot be bundled.")
+        try:
+            path = self.service.bundle(run)
+        except BundleError as exc:
+            raise gr.Error(toast(str(exc))) from None
+        return gr.update(value=str(path), visible=True)
 
     def stop(self, run_id):
         if not self.service.runner.stop(run_id):
             gr.Info("Nothing is running.")
+            return gr.update(visible=False)
+        return gr.skip()
 
     def edit_result(self, run_id):
         """The result goes into the editor as the next image to edit (the reference uploads stay as they are)."""
@@ -282,22 +311,51 @@ class Page:
 
     # -- key and credits ------------------------------------------------------------------------------------
 
-    def key_status(self):
-        """On page load: say whether the server's key is in use; the key itself never leaves the server."""
-        if self.service.server_key():
-            return (gr.update(placeholder="Optional: the server's key is in use", info="Optional."),
-                    "The server's Segmind key is in use. Paste your own key to use your credits instead.")
-        return (gr.update(placeholder="SG_…", info="Required. Used for this page's requests only; never stored."),
-                "Paste your Segmind API key to run edits (get one from your Segmind console).")
+    def key_note(self, typed, request: gr.Request):
+        """The note under the key box follows what is typed there."""
+        if (typed or "").strip():
+            problem = segmind.key_problem(typed.strip())
+            return (f"**This key cannot be sent:** {problem}" if problem else
+                    "Your key is used for this page's runs only; it is not stored.")
+        return self.key_status(request)[1]
 
-    def check_credits(self, api_key):
-        key, _ = self.service.key_for(api_key)
+    def key_status(self, request: gr.Request | None = None):
+        """On page load: say whether the server's key is in use, and what this visitor may still run on it; the
+        key itself never leaves the server."""
+        if self.service.demo_only:
+            return (gr.update(visible=False), "**Demo mode**: no key is needed and nothing is spent.",
+                    gr.update(visible=False), gr.update(visible=False))
+        if self.service.server_key():
+            guard = self.service.guard
+            return (gr.update(placeholder="Optional: the server's key is in use", info="Optional."),
+                    "The server's Segmind key is in use. Paste your own key to use your credits instead. "
+                    + guard.describe(self.visitor(request)),
+                    gr.update(visible=bool(guard.settings.password)), gr.update(visible=False))
+        return (gr.update(placeholder="SG_…", info="Required. Used for this page's requests only; never stored."),
+                "Paste your Segmind API key to run edits (get one from your Segmind console), or tick *Try the demo*.",
+                gr.update(), gr.update(visible=True))
+
+    def check_credits(self, api_key, try_demo, request: gr.Request):
+        if self.service.demo_only or try_demo:
+            return "Demo runs use no credits."
+        key, own = self.service.key_for(api_key)
         if not key:
             raise gr.Error("Paste your Segmind API key first.")
         _, backend = self.service.backend()
-        try:
-            credits = backend.credits(api_key=key)
-        except SegmindError as exc:
-            raise gr.Error(toast(str(exc))) from None
-        parts = [f"{k.replace('-', ' ')}: **{v:g}**" for k, v in credits.items() if isinstance(v, (int, float))]
-        return "Credits: " + (" · ".join(parts) or "no balance reported")
+        guard = self.service.guard
+        if not own and guard.balance_seen_at is not None and time.time() - guard.balance_seen_at < 60:
+            credits = {"credits": guard.balance}  # visitors must not spend the owner's rate limit on this button
+        else:
+            try:
+                credits = backend.credits(api_key=key)
+            except SegmindError as exc:
+                raise gr.Error(toast(str(exc))) from None
+        if not own:
+            guard.saw_balance(credits.get("credits"))
+            if not guard.show_balance:
+                return guard.describe(self.visitor(request))
+        numbers = {k: v for k, v in credits.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if "credits" not in numbers:
+            return "Segmind reported no balance for this key."
+        free = numbers.get("free-credits")
+        return f"Credits left: **{numbers['credits']:g}**" + (f" (free credits: {free:g})" if free is not None else "")

@@ -5,6 +5,7 @@ import pytest
 from fake_segmind import FakeSegmind
 
 from playground.config import load_settings, server_api_key
+from playground.guard import MAX_RUNS, Guard, GuardSettings
 from playground.service import Service
 from playground.store import RunStore
 
@@ -40,8 +41,11 @@ def app_config():
 
 @pytest.fixture(scope="session")
 def service(app_config, tmp_path_factory):
+    # The shared app runs hundreds of edits from one address and shows the server key's balance; the guard's
+    # limits and hiding are tested on apps of their own (test_guard_app.py).
+    open_guard = Guard(GuardSettings(runs_per_hour=MAX_RUNS, runs_per_day=MAX_RUNS, show_balance=True))
     return Service(store=RunStore(tmp_path_factory.mktemp("runs")), settings=app_config.settings,
-                   server_key=app_config.server_key)
+                   server_key=app_config.server_key, guard=open_guard)
 
 
 @pytest.fixture(scope="session")
@@ -89,3 +93,20 @@ def browser_type_launch_args(browser_type_launch_args):
     if executable is None:
         pytest.fail("Chromium is missing: install it with `apt-get install -y chromium` (or run `make test`).")
     return {**browser_type_launch_args, "executable_path": executable, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture
+def new_page(browser):
+    """new_page(**context_options): a page in a browser context of its own, closed after the test (an open
+    page keeps the editor's canvas drawing, and every later test pays for it)."""
+    contexts = []
+
+    def make(**options):
+        context = browser.new_context(**options)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+

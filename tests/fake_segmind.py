@@ -262,6 +262,7 @@ class FakeSegmind:
         self.queue_polls = queue_polls
         self.delay_s = delay_s
         self.upload_field = upload_field
+        self.report_balance = True  # False: finished jobs' metrics carry no remaining_credits
         self.url = ""
         self.requests: list[Recorded] = []
         self.edits: list[EditRecord] = []
@@ -586,6 +587,8 @@ class FakeSegmind:
             if job.metrics is None:
                 self.credits -= self.cost
                 job.metrics = {"cost": self.cost, "remaining_credits": round(self.credits, 6), **DONE_METRICS}
+                if not self.report_balance:
+                    del job.metrics["remaining_credits"]
             return job, "COMPLETED"
 
     def _polled(self, headers: dict[str, str], request_id: str) -> tuple[_Job, str] | _Reply:

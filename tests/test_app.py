@@ -291,7 +291,7 @@ def test_an_all_transparent_mask_edits_everything_and_says_so(client, fake, tmp_
     image = save(tmp_path, "photo.png", photo((600, 400)))
     mask = save(tmp_path, "mask.png", Image.new("RGBA", (600, 400), (0, 0, 0, 0)))
     _, record = call(client, prompt="edit", images=[handle_file(image)], mask=handle_file(mask))
-    assert any("whole image may change" in note for note in record["notes"])
+    assert any("whole image may change" in note for note in record["mask_notes"])
 
 
 def test_the_api_description_names_every_parameter(client):
@@ -378,3 +378,14 @@ def test_edit_does_not_depend_on_the_order_of_the_parameters(tmp_path):
 def test_only_files_uploaded_to_this_app_are_read(file):
     with pytest.raises(InputError):
         upload_path(file, "Image 1")
+
+
+def test_an_answer_without_the_balance_asks_the_free_credits_endpoint(client, fake, tmp_path):
+    fake.report_balance = False
+    image = save(tmp_path, "photo.png", photo())
+    _, record = call(client, prompt="edit", images=[handle_file(image)])
+    assert record["remaining_credits"] == pytest.approx(50 - fake.cost)
+    assert fake.count("GET", "/v1/get-user-credits") == 1
+    fake.report_balance = True
+    _, record = call(client, prompt="edit", images=[handle_file(image)])
+    assert fake.count("GET", "/v1/get-user-credits") == 1  # a balance in the answer needs no second call

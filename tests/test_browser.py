@@ -11,6 +11,9 @@ from playwright.sync_api import expect
 from playground.params import PARAMS
 from playground.presets import PRESET_FIELDS, load_presets
 
+# Run apart from the other tests (see the Makefile): two software-rendered Chromiums would slow each other down.
+pytestmark = pytest.mark.browser
+
 KEY = "test-key"
 expect.set_options(timeout=20_000)  # software-rendered Chromium on two cores is slow; polls are counted, not timed
 
@@ -29,7 +32,14 @@ def app(page, app_url, app_env):
     page.set_default_timeout(20_000)
     page.goto(app_url)
     expect(page.locator("#go")).to_be_visible()
+    open_settings(page)
     return page
+
+
+def open_settings(page):
+    """The settings sit in an accordion, closed at first so that Generate and the result fit the first screen."""
+    page.locator("#settings .label-wrap").first.click()
+    expect(page.locator("#size")).to_be_visible()
 
 
 def radio_values(page, name):
@@ -53,6 +63,7 @@ def upload_to_editor(page, photo):
 def upload_and_paint(page, photo):
     upload_to_editor(page, photo)
     expect(page.locator("#editor button[aria-label='Brush Size']")).to_be_visible()
+    page.locator("#editor canvas").first.scroll_into_view_if_needed()  # the mouse paints only what is on screen
     box = page.locator("#editor canvas").first.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx - 50, cy)
@@ -225,5 +236,5 @@ def test_an_uploaded_mask_can_be_inverted_and_the_outside_kept(app, fake, photo,
 def test_check_credits_asks_segmind(app, fake):
     app.locator("#api_key input").fill(KEY)
     app.locator("#credits").click()
-    expect(app.locator("#key_note")).to_contain_text("credits: 50")
+    expect(app.locator("#key_note")).to_contain_text("Credits left: 50")
     assert fake.count("GET", "/v1/get-user-credits") == 1

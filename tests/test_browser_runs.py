@@ -13,6 +13,9 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 from test_browser import KEY, upload_and_paint, upload_to_editor
 
+# Run apart from the other tests (see the Makefile): two software-rendered Chromiums would slow each other down.
+pytestmark = pytest.mark.browser
+
 expect.set_options(timeout=20_000)  # software-rendered Chromium on two cores is slow; polls are counted, not timed
 STRESS = range(int(os.environ.get("STRESS", 1)))
 HOLD = (10_000, 0)  # a job that stays queued until fake.release()

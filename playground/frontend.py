@@ -1,0 +1,163 @@
+"""What runs in the browser: the page's CSS, its clock, and the small scripts that keep state there.
+
+The history and the draft live in the browser (encrypted `BrowserState`), so appending to the history, drawing
+it and saving the draft are done here, without sending the history to the server on every run.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+from .history import LIMIT
+from .params import PARAMS
+
+CSS = """
+.run-progress .bar {height: 8px; border-radius: 4px; background: var(--neutral-200); overflow: hidden}
+.run-progress .bar > div {height: 100%; background: var(--color-accent); transition: width .8s}
+.run-progress span {display: block; margin-top: .4em}
+.run-progress span span {display: inline; margin: 0}
+#go {min-height: 48px}
+#title h1 {margin: 0 0 .1em; font-size: 1.5em}
+#title p {margin: 0}
+#ledger {align-self: center}
+.history-bar {display: flex; gap: .6em; align-items: center; flex-wrap: wrap; margin-bottom: .5em}
+.history-grid {display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: .6em}
+.hcard {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .4em; font-size: .85em;
+        background: var(--background-fill-secondary)}
+.hcard.picked {outline: 2px solid var(--color-accent)}
+.hcard .pick {display: flex; gap: 4px; width: 100%; padding: 0; border: 0; background: none; cursor: pointer}
+.hcard .pick img {width: 50%; height: 96px; object-fit: contain; background: var(--neutral-100); border-radius: 4px}
+.hcard .gone {width: 50%; height: 96px; display: flex; align-items: center; justify-content: center;
+              background: var(--neutral-100); border-radius: 4px; color: var(--body-text-color-subdued)}
+.hcard .prompt {display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden;
+                margin: .3em 0 .1em}
+.hcard .facts {color: var(--body-text-color-subdued)}
+.compare-caption mark {background: #ffe58a; color: #000; padding: 0 .15em; border-radius: 3px}
+@media (max-width: 720px) {
+  /* Phones: image, prompt, Generate, result, then the rest (the key and settings after the result). */
+  #workspace {flex-direction: column}
+  #workspace > #left, #workspace > #right {display: contents}
+  #workspace .after-result {order: 1}
+}
+"""
+
+# The wait is counted in the browser from the click, so it includes sending the images to the server.
+CLOCK_JS = """<script>
+function tickRunClocks() {
+  for (const el of document.querySelectorAll('.run-clock')) {
+    if (!el.dataset.seen) el.dataset.seen = Date.now();
+    if (el.dataset.frozen) continue;
+    const seen = Number(el.dataset.seen), click = window.__editClick || 0;
+    const t0 = click && click <= seen ? click : seen - 1000 * Number(el.dataset.elapsed || 0);
+    const done = el.classList.contains('done');
+    const text = (((done ? seen : Date.now()) - t0) / 1000).toFixed(done ? 1 : 0);
+    if (el.textContent !== text) el.textContent = text;  // unchanged text: no mutation, so no loop
+    if (done) el.dataset.frozen = '1';
+  }
+}
+setInterval(tickRunClocks, 200);
+new MutationObserver(tickRunClocks).observe(document.documentElement, {childList: true, subtree: true});
+</script>"""
+
+START_JS = """() => { window.__editClick = Date.now();
+  return "<div class='run-progress'><div class='bar'><div style='width:0%'></div></div><span><b>Sending the " +
+         "images to the server</b> · <span class='run-clock' data-elapsed='0'>0</span> s</span></div>"; }"""
+
+# A finished run's entry (JSON from the server) goes first; an older copy of the same run is replaced.
+APPEND_JS = """(entry, history) => {
+  let list = []; try { list = JSON.parse(history || '[]'); } catch (e) {}
+  let item; try { item = JSON.parse(entry || 'null'); } catch (e) {}
+  if (!item || !item.run_id) return history || '[]';
+  list = [item, ...list.filter(e => e.run_id !== item.run_id)].slice(0, __LIMIT__);
+  return JSON.stringify(list);
+}""".replace("__LIMIT__", str(LIMIT))
+
+CLEAR_JS = """(history) => confirm('Clear the history kept in this browser? Results stay downloadable only ' +
+  'while you still have their links.') ? '[]' : history"""
+
+# The zip is built on the click; once its link is on the page, follow it, so that one click downloads it.
+DOWNLOAD_BUNDLE_JS = """() => { let tries = 0; const follow = () => {
+  const link = document.querySelector('#bundle_file a[download]');
+  if (link) link.click(); else if (tries++ < 20) setTimeout(follow, 100); }; follow(); }"""
+
+
+
+def forget_painted_note(hint: str) -> str:
+    """A note about what was painted is stale after the next stroke; notes about an uploaded mask stay. This
+    listens in the page itself: a change listener on the editor would make Gradio send its images on every
+    stroke, and delays the editor's value after an upload."""
+    return """<script>
+document.addEventListener('pointerup', (ev) => {
+  if (!ev.target.closest || !ev.target.closest('#editor canvas')) return;
+  const note = document.querySelector('#mask_note .prose, #mask_note');
+  if (note && /[Nn]othing (is|was) painted|Painted:/.test(note.textContent)) note.innerHTML = '<p>' + HINT + '</p>';
+}, true);
+</script>""".replace("HINT", json.dumps(html.escape(hint)))
+
+SCROLL_TO = """() => { const el = document.getElementById('%s'); if (el) el.scrollIntoView({behavior: 'smooth',
+  block: 'start'}); }"""
+
+# Drawn in the browser from the history's JSON; every text is escaped, images are data URIs made by the server.
+HISTORY_TEMPLATE = """${(() => {
+  const esc = s => String(s ?? '').replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;',
+    '"': '&quot;', "'": '&#39;'}[c]));
+  const img = (src, alt) => src && src.startsWith('data:image/') ? `<img src="${src}" alt="${alt}">`
+    : `<span class="gone">${alt}: gone</span>`;
+  let list = []; try { list = JSON.parse(value || '[]'); } catch (e) {}
+  if (!list.length) return `<p class="history-empty">No runs yet. Finished runs appear here, newest first; ` +
+    `they are kept in this browser only (the newest ${LIMIT}).</p>`;
+  const cards = list.map(e => {
+    const p = e.params || {};
+    const when = e.at ? new Date(e.at * 1000).toLocaleString() : '';
+    const facts = [p.size, p.quality, p.output_format, e.cost != null ? `${e.cost} credits` : '',
+                   e.elapsed_s != null ? `${Number(e.elapsed_s).toFixed(1)} s` : ''].filter(Boolean).join(' · ');
+    return `<div class="hcard" data-run="${esc(e.run_id)}">
+      <button class="pick" title="Show this run">${img(e.thumb_first, 'before')}${img(e.thumb_result, 'after')}</button>
+      <div class="prompt">${esc(e.prompt)}</div><div class="facts">${esc(facts)}</div>
+      <div class="facts">${esc(when)}
+        <label><input type="checkbox" class="cmp" value="${esc(e.run_id)}"> compare</label></div>
+    </div>`;
+  }).join('');
+  return `<div class="history-bar"><b>${list.length} run${list.length === 1 ? '' : 's'}</b>
+    <button class="compare-btn">Compare selected</button><span class="compare-hint">tick two to four runs</span>
+    </div><div class="history-grid">${cards}</div>`;
+})()}""".replace("${LIMIT}", str(LIMIT))
+
+HISTORY_JS = """
+const byId = id => { try { return JSON.parse(props.value || '[]').find(e => e.run_id === id); } catch (e) {} };
+element.addEventListener('click', ev => {
+  const pick = ev.target.closest('.pick');
+  if (pick) {
+    const card = pick.closest('.hcard');
+    element.querySelectorAll('.hcard.picked').forEach(c => c.classList.remove('picked'));
+    card.classList.add('picked');
+    const entry = byId(card.dataset.run);
+    if (entry) trigger('pick', {entry});
+    return;
+  }
+  if (ev.target.closest('.compare-btn')) {
+    const ids = [...element.querySelectorAll('.cmp:checked')].map(b => b.value);
+    const hint = element.querySelector('.compare-hint');
+    if (ids.length < 2 || ids.length > 4) { if (hint) hint.textContent = 'Tick two to four runs to compare.'; return; }
+    trigger('compare', {entries: ids.map(byId).filter(Boolean)});
+  }
+});
+"""
+
+_NAMES = [p.name for p in PARAMS]
+_CHOICES = {p.name: list(p.choices) if p.choices else [p.minimum, p.maximum] for p in PARAMS}
+
+# The draft (prompt and settings) is saved in the browser on every change and put back after a reload.
+SAVE_DRAFT_JS = """(prompt, ...values) => JSON.stringify({prompt, params: Object.fromEntries(__NAMES__.map((n, i) =>
+  [n, values[i]]))})""".replace("__NAMES__", json.dumps(_NAMES))
+
+RESTORE_DRAFT_JS = """(draft, prompt, ...values) => {
+  const allowed = __CHOICES__;
+  let d = {}; try { d = JSON.parse(draft || '{}') || {}; } catch (e) {}
+  const p = d.params || {};
+  const ok = (n, v) => Array.isArray(allowed[n]) && (typeof allowed[n][0] === 'number'
+    ? typeof v === 'number' && v >= allowed[n][0] && v <= allowed[n][1] : allowed[n].includes(v));
+  return [typeof d.prompt === 'string' && !prompt ? d.prompt : prompt,
+          ...__NAMES__.map((n, i) => ok(n, p[n]) ? p[n] : values[i])];
+}""".replace("__CHOICES__", json.dumps(_CHOICES)).replace("__NAMES__", json.dumps(_NAMES))
