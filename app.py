@@ -37,7 +37,10 @@ from playground.views import settings_label
 PRESETS = load_presets()
 LAUNCH_KWARGS = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False,
                  "head": CLOCK_JS + forget_painted_note(MASK_HINT),
-                 "max_file_size": load_settings().max_file_bytes}  # Gradio refuses larger uploads with a 413
+                 "max_file_size": load_settings().max_file_bytes,  # Gradio refuses larger uploads with a 413
+                 # /edit callers wait in a thread each for their run; with Gradio's default of 40 threads, 40 of
+                 # them left no thread to serve anyone else's page or config (seen in the load test).
+                 "max_threads": 256}
 
 
 DEMO_BANNER = ("**Demo mode**: every run goes to a built-in stand-in that marks the painted area and stamps the "

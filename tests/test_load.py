@@ -37,7 +37,7 @@ def test_forty_sessions_get_their_own_results_and_every_fault_is_reported(app_ur
     lock = threading.Lock()
 
     def session(s: int) -> None:
-        client = Client(app_url, verbose=False)
+        client = Client(app_url, verbose=False, httpx_kwargs={"timeout": 120})  # correctness under load, not latency
         try:
             for r in range(RUNS):
                 try:
