@@ -5,13 +5,13 @@ Segmind (the fake counts every request) and nothing is spent. The first screen's
 
 import io
 import os
-import socket
 import zipfile
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import expect
+from ports import free_port
 from test_browser import upload_and_paint
 from test_browser_show import photo, run  # noqa: F401  (a fixture and a helper shared with the showing tests)
 
@@ -24,11 +24,6 @@ pytestmark = pytest.mark.browser
 
 expect.set_options(timeout=20_000)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -2,12 +2,12 @@
 (The first screen's layout is tested in demo mode, in test_browser_demo.py, which also makes the screenshots.)"""
 
 import json
-import socket
 
 import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
+from ports import free_port
 from test_browser import KEY, open_settings, upload_and_paint, upload_to_editor
 
 from playground.frontend import APPEND_JS
@@ -52,11 +52,6 @@ def run(page: Page, prompt: str, *, quality: str | None = None, runs: int = 1):
 def thumbnails_rendered(page: Page) -> list[int]:
     return page.locator("#history .hcard img").evaluate_all("els => els.map(e => e.naturalWidth)")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_history_survives_a_reload_and_a_restart_and_stays_in_this_browser(new_page, service, app_env, fake, photo):

@@ -2,7 +2,6 @@
 page (a private event is hidden, not protected), each counted by the edits the fake received."""
 
 import json
-import socket
 import uuid
 
 import numpy as np
@@ -11,6 +10,7 @@ import requests
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
+from ports import free_port
 
 from playground.api import SIGNATURE
 from playground.guard import Guard, GuardSettings
@@ -19,11 +19,6 @@ from playground.store import RunStore
 
 KEY = "test-key"  # the fake's key, used here as the server owner's
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

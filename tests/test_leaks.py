@@ -7,13 +7,13 @@ import base64
 import io
 import logging
 import re
-import socket
 import zipfile
 from pathlib import Path
 
 import pytest
 import requests
 from playwright.sync_api import expect
+from ports import free_port
 from test_browser import upload_and_paint
 from test_browser_show import photo, run  # noqa: F401  (a fixture and a helper shared with the showing tests)
 
@@ -33,11 +33,6 @@ def forms(key: str) -> list[bytes]:
     raw = key.encode()
     return [raw, base64.b64encode(raw), base64.urlsafe_b64encode(raw), key.encode("utf-16-le")]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

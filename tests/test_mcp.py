@@ -3,7 +3,6 @@
 import asyncio
 import base64
 import io
-import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -12,17 +11,13 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from PIL import Image
+from ports import free_port
 
 from playground.api import keep_only_mcp_tools
 from playground.params import PARAMS
 
 KEY = "test-key"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
