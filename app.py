@@ -8,8 +8,10 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from playground.api import bundle_endpoint, edit_endpoint, edit_image_tool, keep_only_mcp_tools
+from playground.api import batch_endpoint, bundle_endpoint, edit_endpoint, edit_image_tool, keep_only_mcp_tools
+from playground.batch import SWEEPABLE
 from playground.config import load_settings, load_store_settings, server_api_key
+from playground.feedback import NO_RUN
 from playground.frontend import (
     APPEND_JS,
     CLEAR_JS,
@@ -26,11 +28,11 @@ from playground.frontend import (
 )
 from playground.history import Ledger
 from playground.mask import EDIT_COLOURS
-from playground.params import PARAMS
+from playground.params import PARAMS, PARAMS_BY_NAME
 from playground.presets import PRESET_FIELDS, load_presets
 from playground.service import Service
 from playground.store import RunStore, state_secret
-from playground.ui import MASK_HINT, NO_RUN, Page, apply_preset, keep_transparency_possible, load_first_ref
+from playground.ui import MASK_HINT, Page, apply_preset, keep_transparency_possible, load_first_ref
 from playground.ui_history import HistoryPage
 from playground.views import settings_label
 
@@ -91,7 +93,10 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None) ->
         c.shown = gr.State("")  # the run shown in the result area (the latest, or one picked from the history)
         c.picked = gr.State(None)  # the history entry shown, if it is one
         c.ledger = gr.State(Ledger())
-        c.entry = gr.Textbox(visible=False)  # a finished run's history entry, on its way into the browser
+        c.entry = gr.Textbox(visible=False)  # finished runs' history entries, on their way into the browser
+        c.batch_runs = gr.State([])  # the runs of this page's batch, for Stop
+        c.batch_picks = gr.State([])  # the batch grid's runs in order: [run_id, swept parameter, value]
+        c.sweep_pick = gr.State(None)  # the swept [parameter, value] clicked in the grid
 
         with gr.Row(equal_height=False, elem_id="workspace"):
             with gr.Column(scale=1, elem_id="left"):
@@ -105,7 +110,7 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None) ->
                 c.prompt = gr.Textbox(label="Prompt", lines=2, max_lines=12, elem_id="prompt",
                                       placeholder="e.g. Replace the sky with a warm sunset; keep the people unchanged")
                 with gr.Row():
-                    go = gr.Button("Generate", variant="primary", elem_id="go", scale=3)
+                    c.go = go = gr.Button("Generate", variant="primary", elem_id="go", scale=3)
                     c.stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, visible=False)
                     c.resume = gr.Button("Resume", visible=False, elem_id="resume", scale=1)
                 c.progress = gr.HTML(elem_id="progress")
@@ -133,6 +138,18 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None) ->
                     with gr.Accordion(settings_label({p.name: p.default for p in PARAMS}), open=False,
                                       elem_id="settings") as c.settings:
                         c.controls = {p.name: param_control(p) for p in PARAMS}
+                    with gr.Accordion("Variations and sweep: several runs at once", open=False,
+                                      elem_id="batch_section"):
+                        c.variations = gr.Radio([1, 2, 3, 4], value=1, label="Variations",
+                                                info="Run the same request this many times at once.",
+                                                elem_id="variations")
+                        with gr.Row(equal_height=False):
+                            c.sweep_param = gr.Dropdown(
+                                [("off", ""), *((PARAMS_BY_NAME[n].label, n) for n in SWEEPABLE)], value="",
+                                label="Sweep a parameter", info="One run per value, all at once.", elem_id="sweep")
+                            c.sweep_values = gr.CheckboxGroup([], label="Values", visible=False,
+                                                              elem_id="sweep_values")
+                        c.estimate = gr.Markdown(elem_id="estimate")
                 with gr.Tabs(elem_id="result_tabs"):
                     with gr.Tab("Result", id="result_tab"):
                         c.result = gr.Image(label="Result", type="filepath", interactive=False, elem_id="result",
@@ -147,6 +164,13 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None) ->
                     c.reuse_settings = gr.Button("Reuse settings", visible=False, elem_id="reuse_settings")
                     c.delete = gr.Button("Delete from history", visible=False, variant="stop",
                                          elem_id="history_delete")
+                c.batch_results = gr.Gallery(label="This batch (click a result to see it above)", columns=4,
+                                             height="auto", object_fit="contain", visible=False, interactive=False,
+                                             buttons=["download", "fullscreen"], elem_id="batch_results")
+                with gr.Row(equal_height=True):
+                    c.batch_note = gr.Markdown(visible=False, elem_id="batch_note")
+                    c.batch_apply = gr.Button("Use", visible=False, size="sm", scale=0, variant="primary",
+                                              elem_id="batch_apply")
                 c.info = gr.Markdown(elem_id="info")
                 with gr.Row():
                     c.bundle = gr.Button("Download run (.zip)", size="sm", visible=False, elem_id="bundle")
@@ -211,11 +235,12 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None) ->
         params = [c.controls[p.name] for p in PARAMS]
         run_inputs = {c.prompt, c.editor, c.refs, c.image_urls, c.mask_upload, c.mask_colour, c.invert,
                       c.keep_outside, c.api_key, c.password, c.try_demo, c.browser, c.job, c.run, c.ledger, c.budget,
-                      *params}
+                      c.variations, c.sweep_param, c.sweep_values, *params}
         shown = [c.result, c.before_after, c.download, c.reuse, c.reuse_settings, c.delete, c.info, c.heatmap,
                  c.shown, c.picked, c.snippet, c.bundle, c.bundle_file, *c.snippets.values()]
         run_outputs = [c.progress, *shown, c.job, c.run, c.browser, c.stop, c.resume, c.mask_preview, c.mask_note,
-                       c.ledger, c.ledger_note, c.entry, c.key_note]
+                       c.ledger, c.ledger_note, c.entry, c.key_note, c.batch_results, c.batch_note, c.batch_apply,
+                       c.batch_picks, c.batch_runs]
         # Progress is drawn by the handlers themselves; Gradio's own overlay would mark every output "Error".
         quiet = {"api_visibility": "private", "show_progress": "hidden"}
         resume_inputs = {c.job, c.run, c.browser, c.api_key, c.ledger, c.budget}
@@ -241,7 +266,16 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None) ->
         show_mask.click(page.show_mask, inputs=run_inputs, outputs=[c.mask_preview, c.mask_note], **quiet)
         gr.on([go.click, c.prompt.submit], None, js=START_JS, outputs=c.progress, **quiet)
         gr.on([go.click, c.prompt.submit], page.generate, inputs=run_inputs, outputs=run_outputs, **quiet)
-        c.stop.click(page.stop, inputs=c.run, outputs=c.stop, **quiet)
+        c.stop.click(page.stop, inputs={c.run, c.batch_runs}, outputs=c.stop, **quiet)
+        c.sweep_param.change(page.batch.sweep_values, inputs=c.sweep_param, outputs=c.sweep_values, **quiet)
+        gr.on([c.variations.change, c.sweep_param.change, c.sweep_values.change, c.ledger_note.change],
+              page.batch.estimate, inputs={c.variations, c.sweep_param, c.sweep_values, c.ledger},
+              outputs=[go, c.estimate], **quiet)
+        c.batch_results.select(page.batch.pick, inputs={c.batch_picks, c.browser},
+                               outputs=[*shown, c.batch_apply, c.sweep_pick], **quiet)
+        c.batch_results.select(None, js=SCROLL_TO % "result_tabs")
+        c.batch_apply.click(page.batch.apply, inputs={c.sweep_pick},
+                            outputs=[*params, c.sweep_param, c.sweep_values, c.batch_apply], **quiet)
         c.reuse.click(None, js=SCROLL_TO % "editor")
         c.reuse.click(page.edit_result, inputs=c.shown, outputs=c.editor, **quiet)
         c.api_key.change(page.key_note, inputs=c.api_key, outputs=key_note, **quiet)
@@ -267,10 +301,12 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None) ->
         gr.api(bundle_endpoint(service), api_name="bundle")
         gr.api(edit_image_tool(service), api_name="edit_image")
         gr.api(edit_endpoint(service), api_name="edit")
+        gr.api(batch_endpoint(service), api_name="batch")
 
     # A handler mostly waits (an edit takes ~42 s at Segmind, in a worker of its own): one visitor must not hold up
-    # the others.
-    demo.queue(default_concurrency_limit=64)
+    # the others. Beyond the queue's size Gradio answers "busy"; runs in flight have their own cap (Service).
+    settings = service.settings()
+    demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
     return demo
 
 

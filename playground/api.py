@@ -12,12 +12,14 @@ import gradio as gr
 from gradio.data_classes import FileData
 from gradio.utils import get_upload_folder, is_in_or_equal
 
+from .batch import MAX_RUNS, MAX_VARIATIONS, SWEEPABLE, Cell, build_batch
 from .bundle import BundleError
+from .feedback import USER_ERRORS, toast, user_message
 from .inputs import InputError, build_inputs
 from .mask import EDIT_COLOURS
 from .params import MAX_IMAGES, PARAMS, PROMPT_MAX_CHARS
+from .runner import LiveRun
 from .service import Service
-from .ui import USER_ERRORS, toast, user_message
 
 P = inspect.Parameter
 
@@ -87,26 +89,58 @@ def visitor_of(service: Service, request: gr.Request | None) -> str:
     return service.guard.visitor_of(headers, getattr(getattr(request, "client", None), "host", None))
 
 
-def run_edit(service: Service, a: dict, paths: list[str], mask: str | None, *, typed_key: str | None,
-             password: str | None, request: gr.Request | None):
-    """One edit for an API caller, through the same builder, guard and service as the page; the record back."""
+def start_cells(service: Service, a: dict, paths: list[str], mask: str | None, *, typed_key: str | None,
+                password: str | None, request: gr.Request | None, variations: object = 1, sweep_param: object = "",
+                sweep_values: object = None) -> list[tuple[Cell, LiveRun]]:
+    """Start the runs an API caller asked for, through the same builder, guard and service as the page."""
     try:
         inputs = build_inputs(
             prompt=a["prompt"], params={p.name: a[p.name] for p in PARAMS}, files=paths,
             image_urls=a["image_urls"], mask_file=mask, mask_colour=a["mask_edit_colour"],
             invert=bool(a["invert_mask"]), keep_outside=bool(a["keep_outside_mask"]))
+        cells = build_batch(inputs, variations, sweep_param, sweep_values)
         key, own = service.key_for(typed_key if isinstance(typed_key, str) else None)
-        live = service.start(inputs, api_key=key, own_key=own, owner=secrets.token_urlsafe(16),
-                             visitor=visitor_of(service, request),
-                             password=password if isinstance(password, str) else None)
+        lives = service.start_many([cell.inputs for cell in cells], api_key=key, own_key=own,
+                                   owner=secrets.token_urlsafe(16), visitor=visitor_of(service, request),
+                                   password=password if isinstance(password, str) else None)
     except USER_ERRORS as exc:
         raise gr.Error(toast(user_message(exc, "api"))) from None
+    return list(zip(cells, lives, strict=True))
+
+
+def result_file(service: Service, record) -> FileData:
+    run = service.store.get(record.run_id)
+    return FileData(path=str(run.path(record.result_file)), orig_name=record.result_file)
+
+
+def run_edit(service: Service, a: dict, paths: list[str], mask: str | None, *, typed_key: str | None,
+             password: str | None, request: gr.Request | None):
+    """One edit for an API caller; the result file and the record back."""
+    [(_, live)] = start_cells(service, a, paths, mask, typed_key=typed_key, password=password, request=request)
     snap = live.result()
     if snap.error is not None:
         raise gr.Error(toast(user_message(snap.error, "api")))
-    record = snap.outcome
-    run = service.store.get(record.run_id)
-    return FileData(path=str(run.path(record.result_file)), orig_name=record.result_file), record
+    return result_file(service, snap.outcome), snap.outcome
+
+
+def _uploads(a: dict) -> tuple[list[str], str | None]:
+    try:
+        files = a["images"]
+        if files is not None and not isinstance(files, list):
+            files = [files]
+        paths = [upload_path(f, f"Image {i}") for i, f in enumerate(files or [], start=1)]
+        return paths, upload_path(a["mask"], "The mask") if a["mask"] else None
+    except InputError as exc:
+        raise gr.Error(toast(str(exc))) from None
+
+
+def _typed(function, name: str, signature: inspect.Signature, doc: str):
+    function.__signature__ = signature
+    function.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    function.__annotations__["return"] = signature.return_annotation
+    function.__doc__ = doc
+    function.__name__ = name
+    return function
 
 
 def edit_endpoint(service: Service):
@@ -114,24 +148,60 @@ def edit_endpoint(service: Service):
         bound = SIGNATURE.bind(*args, **kwargs)
         bound.apply_defaults()
         a = bound.arguments
-        try:
-            files = a["images"]
-            if files is not None and not isinstance(files, list):
-                files = [files]
-            paths = [upload_path(f, f"Image {i}") for i, f in enumerate(files or [], start=1)]
-            mask = upload_path(a["mask"], "The mask") if a["mask"] else None
-        except InputError as exc:
-            raise gr.Error(toast(str(exc))) from None
+        paths, mask = _uploads(a)
         result, record = run_edit(service, a, paths, mask, typed_key=a["api_key"], password=a["password"],
                                   request=a["request"])
         return result, record.to_dict()
 
-    edit.__signature__ = SIGNATURE
-    edit.__annotations__ = {p.name: p.annotation for p in SIGNATURE.parameters.values()}
-    edit.__annotations__["return"] = SIGNATURE.return_annotation
-    edit.__doc__ = DOC
-    edit.__name__ = "edit"
-    return edit
+    return _typed(edit, "edit", SIGNATURE, DOC)
+
+
+BATCH_SIGNATURE = SIGNATURE.replace(
+    parameters=[*list(SIGNATURE.parameters.values())[:-1],
+                P("variations", P.POSITIONAL_OR_KEYWORD, default=1, annotation=int),
+                P("sweep_param", P.POSITIONAL_OR_KEYWORD, default="", annotation=Literal[("", *SWEEPABLE)]),
+                P("sweep_values", P.POSITIONAL_OR_KEYWORD, default=None, annotation=list[str] | None),
+                list(SIGNATURE.parameters.values())[-1]],
+    return_annotation=tuple[list[FileData], list[dict]])
+BATCH_DOC = DOC.replace("Edit images with", "Several edits at once with", 1).replace("\nReturns:", f"""\
+    variations: How many times to run each request, concurrently: 1 to {MAX_VARIATIONS}; default 1.
+    sweep_param: Empty for none, or the parameter to sweep: one of {', '.join(SWEEPABLE)}.
+    sweep_values: The values of sweep_param to run, one request each (at least two; at most {MAX_RUNS} runs in all).
+
+Returns:""").split("\nReturns:")[0] + """
+Returns:
+    The edited images of the runs that succeeded, in order, and one record per run in order: the run's record with
+    variation, sweep_param, sweep_value and file (the index of its image in the first list), or for a run that
+    failed: variation, sweep_param, sweep_value, run_id and error (the others still run).
+"""
+
+
+def batch_endpoint(service: Service):
+    def batch(*args, **kwargs):
+        bound = BATCH_SIGNATURE.bind(*args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        paths, mask = _uploads(a)
+        started = start_cells(service, a, paths, mask, typed_key=a["api_key"], password=a["password"],
+                              request=a["request"], variations=a["variations"], sweep_param=a["sweep_param"],
+                              sweep_values=a["sweep_values"])
+        files, records, errors = [], [], []
+        for cell, live in started:
+            snap = live.result()
+            about = {"variation": cell.variation, "sweep_param": a["sweep_param"] or None,
+                     "sweep_value": cell.sweep_value}
+            if snap.error is not None:
+                errors.append(message := user_message(snap.error, "api"))
+                records.append({**about, "run_id": live.run_id, "error": message})
+                continue
+            records.append({**snap.outcome.to_dict(), **about, "file": len(files)})
+            files.append(result_file(service, snap.outcome))
+        if not files:
+            raise gr.Error(toast(" ".join(dict.fromkeys(errors))))
+        # As dicts: Gradio serves (moves to its cache) the FileData it finds in plain data, not models in a list.
+        return [f.model_dump() for f in files], records
+
+    return _typed(batch, "batch", BATCH_SIGNATURE, BATCH_DOC)
 
 
 def bundle_endpoint(service: Service):
@@ -215,12 +285,7 @@ def edit_image_tool(service: Service):
                              password=a["x_playground_password"], request=a["request"])
         return result
 
-    edit_image.__signature__ = TOOL_SIGNATURE
-    edit_image.__annotations__ = {p.name: p.annotation for p in TOOL_SIGNATURE.parameters.values()}
-    edit_image.__annotations__["return"] = FileData
-    edit_image.__doc__ = TOOL_DOC
-    edit_image.__name__ = "edit_image"
-    return edit_image
+    return _typed(edit_image, "edit_image", TOOL_SIGNATURE, TOOL_DOC)
 
 
 MCP_TOOLS = {"edit_image"}

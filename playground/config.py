@@ -21,13 +21,18 @@ class Settings:
     transport: str = "upload"
     api_mode: str = "queue"
     deadline_s: float = 600.0
-    poll_s: float = 2.0
+    poll_s: float = 1.0
     max_side: int = 2048
     retries: int = 3
     retry_base_s: float = 2.0
     # 64 MP phone photos (9248×6936) and 61 MP cameras pass; a 9400×9400 image (88 MP) does not.
     max_megapixels: float = 65.0
     max_file_mb: float = 50.0
+    # The app mostly waits on Segmind, so many events run at once; runs in flight are capped apart from that,
+    # because a batch is several runs.
+    concurrency: int = 64
+    max_runs: int = 128
+    queue_size: int = 256
 
     @property
     def max_pixels(self) -> int:
@@ -40,7 +45,7 @@ class Settings:
 
     @property
     def poll(self) -> PollPolicy:
-        return PollPolicy(first_s=self.poll_s, max_s=2.5 * self.poll_s, deadline_s=self.deadline_s)
+        return PollPolicy(first_s=self.poll_s, max_s=self.poll_s, deadline_s=self.deadline_s)
 
     @property
     def retry(self) -> RetryPolicy:
@@ -73,7 +78,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         api_mode=env.get("SEGMIND_API_MODE", "queue").strip().lower(),
         deadline_s=number("SEGMIND_DEADLINE_S", 600.0, 0.1, 86400.0),
         # 0 would poll Segmind in a tight loop.
-        poll_s=number("SEGMIND_POLL_S", 2.0, 0.01, 60.0),
+        poll_s=number("SEGMIND_POLL_S", 1.0, 0.01, 60.0),
         max_side=number("SEGMIND_MAX_SIDE", 2048, 256, 8192, int),
         # The number of tries in all, so at least one.
         retries=number("SEGMIND_RETRIES", 3, 1, 10, int),
@@ -81,6 +86,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # Pillow's own decompression-bomb limit (89.5 MP) stays the ceiling.
         max_megapixels=number("PLAYGROUND_MAX_MEGAPIXELS", 65.0, 1.0, 89.0),
         max_file_mb=number("PLAYGROUND_MAX_FILE_MB", 50.0, 1.0, 1024.0),
+        concurrency=number("PLAYGROUND_CONCURRENCY", 64, 1, 1024, int),
+        max_runs=number("PLAYGROUND_MAX_RUNS", 128, 1, 4096, int),
+        queue_size=number("PLAYGROUND_QUEUE_SIZE", 256, 1, 100_000, int),
     )
     if settings.transport not in TRANSPORTS:
         raise ValueError(f"SEGMIND_IMAGE_TRANSPORT must be one of {', '.join(TRANSPORTS)}.")

@@ -64,12 +64,15 @@ START_JS = """() => { window.__editClick = Date.now();
   return "<div class='run-progress'><div class='bar'><div style='width:0%'></div></div><span><b>Sending the " +
          "images to the server</b> · <span class='run-clock' data-elapsed='0'>0</span> s</span></div>"; }"""
 
-# A finished run's entry (JSON from the server) goes first; an older copy of the same run is replaced.
+# Finished runs' entries (JSON from the server: one, or a batch's list, newest first) go first; an older copy of
+# the same run is replaced.
 APPEND_JS = """(entry, history) => {
   let list = []; try { list = JSON.parse(history || '[]'); } catch (e) {}
-  let item; try { item = JSON.parse(entry || 'null'); } catch (e) {}
-  if (!item || !item.run_id) return history || '[]';
-  list = [item, ...list.filter(e => e.run_id !== item.run_id)].slice(0, __LIMIT__);
+  let items; try { items = JSON.parse(entry || 'null'); } catch (e) {}
+  items = (Array.isArray(items) ? items : [items]).filter(item => item && item.run_id);
+  if (!items.length) return history || '[]';
+  const ids = new Set(items.map(item => item.run_id));
+  list = [...items, ...list.filter(e => !ids.has(e.run_id))].slice(0, __LIMIT__);
   return JSON.stringify(list);
 }""".replace("__LIMIT__", str(LIMIT))
 

@@ -148,16 +148,24 @@ class Ledger:
             self.remaining = record.remaining_credits
         return True
 
-    def refusal(self, budget: float | None) -> str | None:
-        """Why the next run would pass the budget, or None: the next run is expected to cost what the last did."""
+    def refusal(self, budget: float | None, runs: int = 1) -> str | None:
+        """Why the next runs would pass the budget, or None: each is expected to cost what the last one did."""
         if not budget or not math.isfinite(budget) or budget <= 0:  # 0 or empty: no budget
             return None
-        expected = self.last_cost or 0.0
-        if self.spent < budget and self.spent + expected <= budget + 1e-9:  # every paid run costs something
+        each = self.last_cost or 0.0
+        if self.spent < budget and self.spent + each * runs <= budget + 1e-9:  # every paid run costs something
             return None
-        return (f"The next run would pass this session's budget: {self.spent:g} of {budget:g} credits are spent and "
-                f"a run costs about {expected:g}. Nothing was sent. Raise the budget under Generate (or set it to 0 "
+        what = "The next run" if runs == 1 else f"These {runs} runs"
+        return (f"{what} would pass this session's budget: {self.spent:g} of {budget:g} credits are spent and "
+                f"a run costs about {each:g}. Nothing was sent. Raise the budget under Generate (or set it to 0 "
                 "for none) to go on.")
+
+    def estimate(self, runs: int) -> str:
+        """What a batch is expected to cost, said before it starts."""
+        if self.last_cost is None:
+            return f"**{runs}** runs; the cost is known after the first run."
+        return (f"**{runs}** runs · about **{self.last_cost * runs:g}** credits ({runs} × {self.last_cost:g}, the "
+                "last run's cost)")
 
     def summary(self, budget: float | None = None) -> str:
         runs = len(self.run_ids)

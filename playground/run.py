@@ -73,10 +73,44 @@ class Prepared:
     record: RunRecord
 
 
-def prepare(inputs: EditInputs, run: Run, *, api_key: str, backend: Backend, transport: str, max_side: int,
-            on_status: Callable[[JobStatus], None] | None = None) -> Prepared:
-    """Scale and encode checked inputs into the run's folder, upload them if so configured, build the JSON body."""
-    notes, data_urls, names = [], [], []
+@dataclass(frozen=True)
+class SentImages:
+    """The images as sent (files for the run's folder) and where Segmind reads them (data URIs or storage URLs)."""
+
+    files: dict[str, bytes]
+    urls: tuple[str, ...]
+    mask_url: str | None
+    names: tuple[str, ...]
+    notes: tuple[str, ...]
+    mask_share: float | None
+    sent_size: tuple[int, int] | None
+
+
+class SharedImages:
+    """The runs of one batch send the same images: the first run to ask prepares (and uploads) them, the others
+    wait for it and reuse its files and URLs. A failure is kept too, so a batch does not retry it once per run."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._sent: SentImages | None = None
+        self._error: Exception | None = None
+
+    def get(self, make: Callable[[], SentImages]) -> SentImages:
+        with self._lock:
+            if self._sent is None and self._error is None:
+                try:
+                    self._sent = make()
+                except Exception as exc:
+                    self._error = exc
+            if self._error is not None:
+                raise self._error
+            return self._sent
+
+
+def send_images(inputs: EditInputs, *, api_key: str, backend: Backend, transport: str, max_side: int,
+                on_status: Callable[[JobStatus], None] | None = None) -> SentImages:
+    """Scale and encode checked inputs, and upload them if so configured."""
+    notes, data_urls, names, files = [], [], [], {}
     sent_size = None
     for index, (source, name) in enumerate(inputs.images, start=1):
         loaded = images.load_image(source, name)
@@ -86,35 +120,48 @@ def prepare(inputs: EditInputs, run: Run, *, api_key: str, backend: Backend, tra
                          f"{scaled.width}×{scaled.height} before sending.")
         notes += loaded.notes
         data, mime = images.encode_for_api(scaled)
-        run.write(f"input-{index}.{MIME_EXTENSIONS[mime]}", data)
+        files[f"input-{index}.{MIME_EXTENSIONS[mime]}"] = data
         if index == 1:
             sent_size = scaled.size
             if inputs.keep_outside and inputs.mask is not None:
-                run.write("original.png", _png(loaded.image))
-                run.write("mask-original.png", masks.to_png_bytes(inputs.mask))
+                files["original.png"] = _png(loaded.image)
+                files["mask-original.png"] = masks.to_png_bytes(inputs.mask)
         data_urls.append(images.to_data_url(data, mime))
         names.append(name)
     mask_share = None
     if inputs.mask is not None:
         mask = masks.scale_mask(inputs.mask, sent_size)
         mask_share = round(float(masks.painted_share(mask)), 2)
-        mask_png = masks.to_png_bytes(mask)
-        run.write("mask.png", mask_png)
+        files["mask.png"] = mask_png = masks.to_png_bytes(mask)
         data_urls.append(images.to_data_url(mask_png, "image/png"))
-    if sent_size and inputs.params.get("size") == "auto":
-        notes.append(f"Size auto gives {auto_size(sent_size).replace('x', '×')} for this "
-                     f"{sent_size[0]}×{sent_size[1]} image.")
     if transport == "upload" and data_urls:
         if on_status:
             on_status(JobStatus("uploading", None, 0.0))
-        urls = backend.upload(data_urls, api_key=api_key, on_status=on_status)
+        urls = list(backend.upload(data_urls, api_key=api_key, on_status=on_status))
     else:
         urls = data_urls
     mask_url = urls.pop() if inputs.mask is not None else None
-    payload = build_payload(inputs.prompt, urls + list(inputs.image_urls), mask_url, inputs.params)
+    return SentImages(files, tuple(urls), mask_url, tuple(names), tuple(notes), mask_share, sent_size)
+
+
+def prepare(inputs: EditInputs, run: Run, *, api_key: str, backend: Backend, transport: str, max_side: int,
+            on_status: Callable[[JobStatus], None] | None = None, shared: SharedImages | None = None) -> Prepared:
+    """Scale and encode checked inputs into the run's folder, upload them if so configured, build the JSON body."""
+    def make() -> SentImages:
+        return send_images(inputs, api_key=api_key, backend=backend, transport=transport, max_side=max_side,
+                           on_status=on_status)
+
+    sent = shared.get(make) if shared is not None else make()
+    for name, data in sent.files.items():
+        run.write(name, data)
+    notes = list(sent.notes)
+    if sent.sent_size and inputs.params.get("size") == "auto":
+        notes.append(f"Size auto gives {auto_size(sent.sent_size).replace('x', '×')} for this "
+                     f"{sent.sent_size[0]}×{sent.sent_size[1]} image.")
+    payload = build_payload(inputs.prompt, list(sent.urls) + list(inputs.image_urls), sent.mask_url, inputs.params)
     run.write_json("request.json", payload)
     record = RunRecord(run_id=run.run_id, prompt=inputs.prompt, params={k: payload[k] for k in DEFAULTS},
-                       image_names=names, image_urls=list(inputs.image_urls), mask_share=mask_share,
+                       image_names=list(sent.names), image_urls=list(inputs.image_urls), mask_share=sent.mask_share,
                        mode=backend.mode, backend=backend.name, started_at=time.time(), notes=notes,
                        mask_notes=list(inputs.notes))
     run.write_json("record.json", record.to_dict())
@@ -122,7 +169,8 @@ def prepare(inputs: EditInputs, run: Run, *, api_key: str, backend: Backend, tra
 
 
 def execute(inputs: EditInputs, run: Run, *, api_key: str, backend: Backend, transport: str, max_side: int,
-            on_status: Callable[[JobStatus], None] | None = None, stop: threading.Event | None = None) -> RunRecord:
+            on_status: Callable[[JobStatus], None] | None = None, stop: threading.Event | None = None,
+            shared: SharedImages | None = None) -> RunRecord:
     """Check the inputs, run one edit end to end and return its record; the run's folder holds every file."""
     problems = check_inputs(inputs)
     if backend.needs_key and not api_key:
@@ -133,7 +181,7 @@ def execute(inputs: EditInputs, run: Run, *, api_key: str, backend: Backend, tra
         raise InputError(" ".join(problems))
     run.update(state="preparing", keep_outside=inputs.keep_outside, has_mask=inputs.mask is not None)
     prepared = prepare(inputs, run, api_key=api_key, backend=backend, transport=transport, max_side=max_side,
-                       on_status=on_status)
+                       on_status=on_status, shared=shared)
 
     def submitted(job: Job) -> None:
         run.update(state="submitted", request_id=job.request_id, submitted_at=job.submitted_at)
@@ -245,4 +293,4 @@ def _png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["InputError", "RunRecord", "execute", "finish", "prepare", "resume"]
+__all__ = ["InputError", "RunRecord", "SharedImages", "execute", "finish", "prepare", "resume"]

@@ -100,6 +100,11 @@ class Runner:
         threading.Thread(target=target, name=f"run-{run_id[:6]}", daemon=True).start()
         return live
 
+    def active(self) -> int:
+        """How many runs are in flight."""
+        with self._lock:
+            return sum(1 for live in self._runs.values() if live.finished_at is None)
+
     def get(self, run_id: str) -> LiveRun | None:
         with self._lock:
             return self._runs.get(run_id)

@@ -57,11 +57,12 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """Status polling for a job that takes about 42 s: quick at first, then every few seconds."""
+    """Status polling: every second, like Segmind's own SDK, so a finished job is seen within a second (a status
+    call is light: no output)."""
 
-    first_s: float = 2.0
-    factor: float = 1.5
-    max_s: float = 5.0
+    first_s: float = 1.0
+    factor: float = 1.0
+    max_s: float = 1.0
     deadline_s: float = 600.0
 
 

@@ -6,6 +6,7 @@ built around one (see `app.create_app`), so tests and the demo swap the backend 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -14,15 +15,19 @@ from .backend import Backend, segmind_backend
 from .bundle import bundle
 from .config import Settings, load_settings, public_url, server_api_key
 from .demo import DemoBackends
-from .guard import Guard, Ticket, load_guard_settings
+from .guard import OWN_KEY, Guard, Refused, Ticket, load_guard_settings
 from .inputs import EditInputs, InputError
-from .run import RunRecord, execute, resume
+from .run import RunRecord, SharedImages, execute, resume
 from .runner import LiveRun, Runner
 from .snippets import DEFAULT_APP_URL, snippets
 from .store import Run, RunStore
 
 # A queued job Segmind may still finish: waiting for it again can fetch its result.
 RESUMABLE = (errors.Interrupted, errors.Stopped, errors.DeadlineExceeded, errors.Truncated)
+
+
+class Busy(Exception):
+    """More runs are in flight than the app takes at once; nothing was sent."""
 
 
 @dataclass
@@ -36,6 +41,7 @@ class Service:
     guard: Guard = field(default_factory=lambda: Guard(load_guard_settings()))
     demo: DemoBackends = field(default_factory=DemoBackends)  # the stand-in a demo run goes to
     demo_only: bool = False  # demo mode for the whole app: every run goes to the stand-in
+    _admitting: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def backend(self, demo: bool = False) -> tuple[Settings, Backend]:
         settings = self.settings()
@@ -61,13 +67,43 @@ class Service:
               password: str | None = None, demo: bool = False) -> LiveRun:
         """Create the run in the store at once (so a reload finds it whatever happens next) and start it. A run on
         the server's key passes the guard first (guard.Refused), here, where every handler that spends comes."""
-        settings, backend = self.backend(demo)
-        ticket = self.guard.check(visitor, password, own_key=own_key or not api_key or not backend.needs_key)
-        run = self.store.create(owner, state="created", own_key=own_key, backend=backend.name, mode=backend.mode)
+        return self.start_many([inputs], api_key=api_key, own_key=own_key, owner=owner, visitor=visitor,
+                               password=password, demo=demo)[0]
 
-        return self._start(run, lambda live: execute(
-            inputs, run, api_key=api_key, backend=backend, transport=settings.transport, max_side=settings.max_side,
-            on_status=live.report, stop=live.stop), ticket)
+    def start_many(self, batch: list[EditInputs], *, api_key: str, own_key: bool, owner: str,
+                   visitor: str = "unknown", password: str | None = None, demo: bool = False) -> list[LiveRun]:
+        """Start one run per inputs, all at once (variations, a sweep). They share one preparation of the images
+        (see SharedImages); the guard admits the whole batch or none of it, before anything is sent."""
+        settings, backend = self.backend(demo)
+        with self._admitting:
+            if (active := self.runner.active()) + len(batch) > settings.max_runs:
+                raise Busy(f"The playground is busy: {active} runs are in flight and it takes {settings.max_runs} at "
+                           "once. Try again in a minute; nothing was sent or spent.")
+            tickets = self._tickets(len(batch), visitor, password,
+                                    own_key=own_key or not api_key or not backend.needs_key)
+            shared = SharedImages()
+            lives = []
+            for inputs, ticket in zip(batch, tickets, strict=True):
+                run = self.store.create(owner, state="created", own_key=own_key, backend=backend.name,
+                                        mode=backend.mode)
+                lives.append(self._start(run, lambda live, inputs=inputs, run=run: execute(
+                    inputs, run, api_key=api_key, backend=backend, transport=settings.transport,
+                    max_side=settings.max_side, on_status=live.report, stop=live.stop, shared=shared), ticket))
+        return lives
+
+    def _tickets(self, count: int, visitor: str, password: str | None, *, own_key: bool) -> list[Ticket]:
+        tickets: list[Ticket] = []
+        try:
+            for _ in range(count):
+                tickets.append(self.guard.check(visitor, password, own_key=own_key))
+        except Refused as exc:
+            for ticket in tickets:
+                ticket.release()
+            if not tickets:
+                raise
+            raise Refused(f"This batch needs {count} runs on this Space's key and you may start {len(tickets)} now. "
+                          f"Ask for fewer, or {OWN_KEY}.", reason=exc.reason, retry_at=exc.retry_at) from None
+        return tickets
 
     def open(self, run_id: object, owner: str) -> Run | None:
         return self.store.get(run_id, owner=owner)

@@ -6,7 +6,6 @@ by position; the browser keeps only ids (this browser's token and the run it fol
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import secrets
@@ -16,40 +15,24 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from . import errors, history, images, messages, segmind
+from . import errors, history, images, segmind
 from . import mask as masks
+from .batch import build_batch, run_count
 from .bundle import BundleError
 from .errors import SegmindError
+from .feedback import NO_RUN, USER_ERRORS, done_html, progress_html, status_detail, toast, user_message
 from .guard import Refused
-from .inputs import EDITOR_IMAGE, EditInputs, InputError, build_inputs, open_mask_file
+from .inputs import EDITOR_IMAGE, EditInputs, build_inputs, open_mask_file
 from .params import PARAMS, auto_size
 from .presets import PRESET_FIELDS, Preset
 from .run import RunRecord
 from .runner import LiveRun
-from .service import RESUMABLE, Service
+from .service import RESUMABLE, Busy, Service
+from .ui_batch import BatchPage
 from .views import nothing_shown, shown_run
 
 log = logging.getLogger(__name__)
-USER_ERRORS = (InputError, SegmindError, images.ImageInputError, masks.MaskError, Refused)
-PHASES = {"preparing": "Preparing the images", "uploading": "Uploading the images", "sending": "Sending",
-          "submitting": "Sending", "queued": "Queued at Segmind", "processing": "Processing",
-          "downloading": "Downloading the result", "waiting": "Waiting", "stopping": "Stopping"}
 MASK_HINT = "Paint on the image to make a mask; nothing painted means no mask."
-NO_RUN = "-"  # BrowserState does not store a falsy value, so "no run" must be truthy
-
-
-def toast(text: str) -> str:
-    """Toasts render HTML: whatever came from outside (a request id, an error text) is shown as text."""
-    return html.escape(text, quote=False)
-
-
-def user_message(exc: Exception, surface: str = "page") -> str:
-    """The words for a failure where it is shown: the page (which has Resume) or an API caller."""
-    if isinstance(exc, (InputError, Refused)):
-        return str(exc)
-    if not isinstance(exc, USER_ERRORS):
-        log.error("Unexpected failure in a run: %s", type(exc).__name__, exc_info=exc)
-    return messages.describe(exc, surface=surface)
 
 
 def apply_preset(preset: Preset) -> list:
@@ -80,36 +63,13 @@ def gallery_paths(refs) -> list[str]:
     return [str(item[0] if isinstance(item, (list, tuple)) else item) for item in refs or []]
 
 
-def progress_html(phase: str, elapsed_s: float, request_id: str | None = None, detail: str = "") -> str:
-    """The run's progress; the seconds are counted in the browser from the click (see CLOCK_JS)."""
-    share = min(elapsed_s / segmind.TYPICAL_DURATION_S, 0.97)
-    label = PHASES.get(phase, phase)
-    rid = f" · request <code>{html.escape(request_id)}</code>" if request_id else ""
-    extra = f" · {html.escape(detail)}" if detail else ""
-    return (f"<div class='run-progress'><div class='bar'><div style='width:{share * 100:.1f}%'></div></div>"
-            f"<span><b>{label}</b>{extra} · <span class='run-clock' data-elapsed='{elapsed_s:.1f}'>"
-            f"{elapsed_s:.0f}</span> s of a typical {segmind.TYPICAL_DURATION_S:.0f} s{rid}</span></div>")
-
-
-def done_html(record: RunRecord) -> str:
-    return (f"<div class='run-progress done'><span><b>Done</b> in <span class='run-clock done' "
-            f"data-elapsed='{record.elapsed_s or 0:.1f}'>{record.elapsed_s or 0:.1f}</span> s</span></div>")
-
-
-def status_detail(status) -> str:
-    until = getattr(status, "until", None)
-    if status.phase != "waiting" or not until:
-        return ""
-    reason = getattr(status, "reason", None) or "Segmind asked to wait"
-    return f"{reason}; trying again at {time.strftime('%H:%M:%S', time.localtime(until))}"
-
-
 class Page:
     """The handlers, bound to the page's components (`c`, by name) and the service."""
 
     def __init__(self, service: Service, c: SimpleNamespace):
         self.service = service
         self.c = c
+        self.batch = BatchPage(service, c, self.browser)
 
     # -- inputs ---------------------------------------------------------------------------------------------
 
@@ -176,30 +136,39 @@ class Page:
         return self.service.guard.visitor_of(headers, getattr(client, "host", None))
 
     def generate(self, values: dict, request: gr.Request):
+        """Generate: one run, or a batch (variations or a sweep) followed together by `batch`."""
         c = self.c
         ledger: history.Ledger = values.get(c.ledger) or history.Ledger()
-        if refusal := ledger.refusal(values.get(c.budget)):
+        runs = run_count(values.get(c.variations), values.get(c.sweep_param), values.get(c.sweep_values))
+        if refusal := ledger.refusal(values.get(c.budget), runs):
             yield {c.progress: ""}
             raise gr.Error(refusal, duration=None)
         yield {c.progress: progress_html("preparing", 0), c.stop: gr.update(visible=True),
-               c.resume: gr.update(visible=False)}
+               c.resume: gr.update(visible=False), c.batch_results: gr.update(visible=False),
+               c.batch_note: gr.update(visible=False), c.batch_apply: gr.update(visible=False)}
         token = self.browser(values.get(c.browser)) or secrets.token_urlsafe(16)
         try:
-            inputs = self.inputs(values)
+            cells = build_batch(self.inputs(values), values.get(c.variations) or 1, values.get(c.sweep_param),
+                                values.get(c.sweep_values))
         except USER_ERRORS as exc:
             yield {c.progress: "", c.stop: gr.update(visible=False)}
             raise gr.Error(toast(user_message(exc)), duration=None) from None
         demo = self.service.demo_only or bool(values.get(c.try_demo))
         key, own = ("", True) if demo else self.service.key_for(values.get(c.api_key))
         try:
-            live = self.service.start(inputs, api_key=key, own_key=own, owner=token, visitor=self.visitor(request),
-                                      password=values.get(c.password), demo=demo)
-        except Refused as exc:
+            lives = self.service.start_many([cell.inputs for cell in cells], api_key=key, own_key=own, owner=token,
+                                            visitor=self.visitor(request), password=values.get(c.password),
+                                            demo=demo)
+        except (Refused, Busy) as exc:
             yield {c.progress: "", c.stop: gr.update(visible=False), c.key_note: self.service.guard.describe(
                 self.visitor(request))}
             raise gr.Error(toast(str(exc)), duration=None) from None
-        yield {c.browser: token, c.job: live.run_id, c.run: live.run_id}
-        yield from self.follow(live, values, sync=self.service.backend(demo)[1].mode == "sync")
+        yield {c.browser: token, c.job: lives[0].run_id, c.run: lives[0].run_id,
+               c.batch_runs: [live.run_id for live in lives]}
+        if len(cells) > 1 or cells[0].sweep_param:
+            yield from self.batch.follow(cells, lives, values)
+        else:
+            yield from self.follow(lives[0], values, sync=self.service.backend(demo)[1].mode == "sync")
 
     def resume(self, values: dict, on_load: bool = False):
         """On page load and on Resume: follow the run this browser was following, wherever it got to."""
@@ -292,8 +261,10 @@ class Page:
             raise gr.Error(toast(str(exc))) from None
         return gr.update(value=str(path), visible=True)
 
-    def stop(self, run_id):
-        if not self.service.runner.stop(run_id):
+    def stop(self, values: dict):
+        """Stop waiting for this page's run, or for every run of its batch."""
+        run_ids = {values.get(self.c.run), *(values.get(self.c.batch_runs) or [])}
+        if not [run_id for run_id in run_ids if self.service.runner.stop(run_id)]:
             gr.Info("Nothing is running.")
             return gr.update(visible=False)
         return gr.skip()

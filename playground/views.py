@@ -27,6 +27,8 @@ def result_markdown(record: RunRecord) -> str:
     facts = []
     if record.output_format and record.output_size:
         facts.append(f"{record.output_format} {record.output_size[0]}×{record.output_size[1]}")
+    if record.params.get("quality"):
+        facts.append(f"quality {record.params['quality']}")
     if record.cost is not None:
         facts.append(f"cost {record.cost:g} credits")
     if record.remaining_credits is not None:
