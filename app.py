@@ -32,7 +32,7 @@ from playground.params import PARAMS, PARAMS_BY_NAME
 from playground.presets import PRESET_FIELDS, load_presets
 from playground.service import Service
 from playground.store import RunStore, state_secret
-from playground.ui import MASK_HINT, Page, apply_preset, keep_transparency_possible, load_first_ref
+from playground.ui import MASK_HINT, Page, apply_preset, keep_transparency_possible
 from playground.ui_history import HistoryPage
 from playground.views import settings_label
 
@@ -64,9 +64,11 @@ def param_control(param):
                      info=param.help, elem_id=param.name)
 
 
-def create_app(service: Service | None = None, demo_mode: bool | None = None) -> gr.Blocks:
+def create_app(service: Service | None = None, demo_mode: bool | None = None,
+               fit_editor_uploads: bool = True) -> gr.Blocks:
     """The page and its API around `service` (by default: Segmind, settings from the environment; in demo mode,
-    `python app.py --demo` or PLAYGROUND_DEMO=1, every run goes to the built-in stand-in)."""
+    `python app.py --demo` or PLAYGROUND_DEMO=1, every run goes to the built-in stand-in). `fit_editor_uploads`
+    off leaves a large image in the editor at full size (for the browser-bytes benchmark's "before")."""
     if service is None:
         load_settings()  # a bad SEGMIND_* value stops the app at start-up, not at someone's first edit
         stored = load_store_settings()
@@ -165,12 +167,10 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None) ->
                     c.delete = gr.Button("Delete from history", visible=False, variant="stop",
                                          elem_id="history_delete")
                 c.batch_results = gr.Gallery(label="This batch (click a result to see it above)", columns=4,
-                                             height="auto", object_fit="contain", visible=False, interactive=False,
-                                             buttons=["download", "fullscreen"], elem_id="batch_results")
-                with gr.Row(equal_height=True):
-                    c.batch_note = gr.Markdown(visible=False, elem_id="batch_note")
-                    c.batch_apply = gr.Button("Use", visible=False, size="sm", scale=0, variant="primary",
-                                              elem_id="batch_apply")
+                                             height=230, object_fit="contain", visible=False, interactive=False,
+                                             allow_preview=False, elem_id="batch_results")
+                c.batch_apply = gr.Button("Use", visible=False, size="sm", variant="primary", elem_id="batch_apply")
+                c.batch_note = gr.Markdown(visible=False, elem_id="batch_note")
                 c.info = gr.Markdown(elem_id="info")
                 with gr.Row():
                     c.bundle = gr.Button("Download run (.zip)", size="sm", visible=False, elem_id="bundle")
@@ -261,7 +261,10 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None) ->
         c.controls["background"].change(keep_transparency_possible,
                                         inputs=[c.controls["background"], c.controls["output_format"]],
                                         outputs=c.controls["output_format"], api_visibility="private")
-        c.refs.upload(load_first_ref, inputs=[c.refs, c.editor], outputs=c.editor, api_visibility="private")
+        c.refs.upload(page.load_first_ref, inputs=[c.refs, c.editor], outputs=[c.editor, c.mask_note],
+                      api_visibility="private")
+        if fit_editor_uploads:
+            c.editor.upload(page.fit_editor, inputs=c.editor, outputs=[c.editor, c.mask_note], **quiet)
         c.mask_upload.change(page.check_mask, inputs=run_inputs, outputs=[c.mask_preview, c.mask_note], **quiet)
         show_mask.click(page.show_mask, inputs=run_inputs, outputs=[c.mask_preview, c.mask_note], **quiet)
         gr.on([go.click, c.prompt.submit], None, js=START_JS, outputs=c.progress, **quiet)

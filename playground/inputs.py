@@ -134,11 +134,13 @@ def check_inputs(inputs: EditInputs) -> list[str]:
 
 
 def is_in_editor(path: str, background: Image.Image) -> bool:
-    """Whether the editor holds this reference image (loaded from the references), so it is sent once only."""
+    """Whether the editor holds this reference image (loaded from the references, perhaps scaled down to the size
+    that is sent), so it is sent once only."""
     name = Path(path).name
-    if images.image_size(path, name) != background.size:
+    longest = max(background.size)
+    if images.fitted_size(images.image_size(path, name), longest) != background.size:
         return False
-    image = images.load_image(path, name).image
+    image = images.fit_longest_side(images.load_image(path, name).image, longest)  # it may be there scaled down
     return np.array_equal(np.asarray(image.convert("RGB")), np.asarray(background.convert("RGB")))
 
 

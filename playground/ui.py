@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
+from PIL import Image
 
 from . import errors, history, images, segmind
 from . import mask as masks
@@ -48,17 +49,6 @@ def keep_transparency_possible(background: str, output_format: str):
     return gr.skip()
 
 
-def load_first_ref(refs, editor_value):
-    """Choosing reference images loads the first one into an empty editor, ready to paint a mask on."""
-    paths = gallery_paths(refs)
-    if not paths or (editor_value and editor_value.get("background") is not None):
-        return gr.skip()
-    try:
-        return images.load_image(paths[0], Path(paths[0]).name).image
-    except images.ImageInputError as exc:
-        raise gr.Error(toast(str(exc))) from None
-
-
 def gallery_paths(refs) -> list[str]:
     return [str(item[0] if isinstance(item, (list, tuple)) else item) for item in refs or []]
 
@@ -72,6 +62,46 @@ class Page:
         self.batch = BatchPage(service, c, self.browser)
 
     # -- inputs ---------------------------------------------------------------------------------------------
+
+    def _fitted(self, image: Image.Image, what: str) -> tuple[Image.Image, str]:
+        """An image for the editor at the size that will be sent, so the browser never sends more than that and
+        the mask is painted on exactly what is sent."""
+        max_side = self.service.settings().max_side
+        fitted = images.fit_longest_side(image, max_side)
+        if fitted is image:
+            return image, ""
+        return fitted, (f"{what} was scaled from {image.width}×{image.height} to {fitted.width}×{fitted.height}, "
+                        f"the size that is sent ({max_side} px at most); paint the mask on it as it is.")
+
+    def load_first_ref(self, refs, editor_value):
+        """Choosing reference images loads the first one into an empty editor, ready to paint a mask on."""
+        c = self.c
+        paths = gallery_paths(refs)
+        if not paths or (editor_value and editor_value.get("background") is not None):
+            return {}
+        try:
+            image, note = self._fitted(images.load_image(paths[0], Path(paths[0]).name).image,
+                                       "The first reference image")
+        except images.ImageInputError as exc:
+            raise gr.Error(toast(str(exc))) from None
+        return {c.editor: image, **({c.mask_note: note} if note else {})}
+
+    def fit_editor(self, editor_value):
+        """An image dropped into the editor that is larger than what is sent is scaled down once, here, and put
+        back: every later Generate sends the editor's images at that size, not the photo's."""
+        c = self.c
+        background = (editor_value or {}).get("background")
+        if background is None:
+            return {}
+        try:
+            images.check_pixels(background.size, EDITOR_IMAGE)
+        except images.ImageInputError as exc:
+            raise gr.Error(toast(str(exc))) from None
+        fitted, note = self._fitted(background, "The image")
+        if not note:
+            return {}
+        return {c.editor: {"background": fitted, "layers": [], "composite": fitted}, c.mask_note: note}
+
 
     def inputs(self, values: dict) -> EditInputs:
         c = self.c

@@ -22,16 +22,33 @@ from .views import shown_run
 TICK_S = 0.2
 
 
-def cell_caption(cell: Cell, record: RunRecord, size_bytes: int | None, cheapest: bool) -> str:
-    what = (f"{PARAMS_BY_NAME[cell.sweep_param].label} {cell.sweep_value}" if cell.sweep_param
-            else f"Variation {cell.variation}")
-    facts = [what, f"{record.cost:g} credits" if record.cost is not None else "cost not reported",
-             f"{record.elapsed_s or 0:.1f} s"]
-    if record.output_size:
-        facts.append(f"{record.output_size[0]}×{record.output_size[1]}")
-    if size_bytes is not None:
-        facts.append(f"{size_bytes / 1024:.0f} KB" if size_bytes < 1024 * 1024 else f"{size_bytes / 2**20:.1f} MB")
-    return " · ".join(facts) + (" · cheapest" if cheapest else "")
+def cell_label(cell: Cell) -> str:
+    if cell.sweep_param:
+        return f"{PARAMS_BY_NAME[cell.sweep_param].label} {cell.sweep_value}"
+    return f"Variation {cell.variation}"
+
+
+def _size(size_bytes: int) -> str:
+    return f"{size_bytes / 1024:.0f} KB" if size_bytes < 1024 * 1024 else f"{size_bytes / 2**20:.1f} MB"
+
+
+def grid_table(rows: list[tuple[Cell, RunRecord | Exception, int | None]]) -> str:
+    """The batch's runs side by side: what set each apart, cost, time, output size; the cheapest marked."""
+    costs = {r.cost for _, r, _ in rows if isinstance(r, RunRecord) and r.cost is not None}
+    cheapest = min(costs) if len(costs) > 1 else None
+    lines = ["| Run | Cost (credits) | Time | Output |", "|---|---|---|---|"]
+    for cell, outcome, size_bytes in rows:
+        if not isinstance(outcome, RunRecord):
+            reason = html.escape(user_message(outcome), quote=False).replace("|", "/")
+            lines.append(f"| {cell_label(cell)} | **failed**: {reason} | | |")
+            continue
+        cost = "not reported" if outcome.cost is None else f"{outcome.cost:g}"
+        if outcome.cost is not None and outcome.cost == cheapest:
+            cost = f"**{cost}** (cheapest)"
+        shape = f"{outcome.output_size[0]}×{outcome.output_size[1]}" if outcome.output_size else ""
+        size = f" {outcome.output_format or ''}, {_size(size_bytes)}" if size_bytes is not None else ""
+        lines.append(f"| {cell_label(cell)} | {cost} | {outcome.elapsed_s or 0:.1f} s | {shape}{size} |")
+    return "\n".join(lines)
 
 
 def batch_progress_html(lives: list[LiveRun], started: float) -> str:
@@ -129,30 +146,24 @@ class BatchPage:
         yield out
 
     def _grid(self, cells: list[Cell], outcomes: dict) -> dict:
-        """The finished runs in batch order, each captioned with what set it apart, cost, time and output size."""
+        """The finished runs in batch order, with a table of what set each apart, its cost, time and output."""
         c = self.c
-        costs = [o.cost for o in outcomes.values() if isinstance(o, RunRecord) and o.cost is not None]
-        cheapest = min(costs) if len(set(costs)) > 1 else None
-        items, picks, failed = [], [], []
+        items, picks, rows = [], [], []
         for i, cell in enumerate(cells):
             outcome = outcomes.get(i)
-            if not isinstance(outcome, RunRecord):
-                if outcome is not None:
-                    failed.append(f"{cell.label}: {user_message(outcome)}")
+            if outcome is None:
                 continue
-            run = self.service.store.get(outcome.run_id)
+            run = self.service.store.get(outcome.run_id) if isinstance(outcome, RunRecord) else None
             if run is None or not outcome.result_file or not run.has(outcome.result_file):
+                rows.append((cell, outcome, None))
                 continue
             path = run.path(outcome.result_file)
-            items.append((str(path), cell_caption(cell, outcome, path.stat().st_size,
-                                                  cheapest is not None and outcome.cost == cheapest)))
+            rows.append((cell, outcome, path.stat().st_size))
+            items.append((str(path), cell_label(cell)))
             picks.append([outcome.run_id, cell.sweep_param or "", cell.sweep_value])
-        note = "Click a result to see it above" + (" and to use its value." if cells[0].sweep_param else ".")
-        if failed:
-            note += "\n\n" + "\n\n".join(f"**Failed**: {html.escape(line, quote=False)}" for line in failed)
-        return {c.batch_results: gr.update(value=items, visible=True), c.batch_note: gr.update(value=note,
-                                                                                                visible=True),
-                c.batch_picks: picks}
+        hint = "Click a result to see it above" + (" and to use its value." if cells[0].sweep_param else ".")
+        return {c.batch_results: gr.update(value=items, visible=True),
+                c.batch_note: gr.update(value=grid_table(rows) + "\n\n" + hint, visible=True), c.batch_picks: picks}
 
     def pick(self, values: dict, evt: gr.SelectData):
         """A result clicked in the grid: shown in the result area; a swept value can then be applied."""
