@@ -205,3 +205,21 @@ def test_batch_endpoint_refuses_a_bad_batch_before_anything_is_sent(client, fake
         client.predict(prompt="an edit", images=[handle_file(image_file)], api_key=fake.api_key, variations=9,
                        api_name="/batch")
     assert fake.edits == [] and fake.count("POST") == 0
+
+
+def test_edit_is_refused_as_busy_when_the_app_has_its_most_runs_in_flight(client, app_env, fake, image_file):
+    app_env(PLAYGROUND_MAX_RUNS="1")
+    fake.queue_polls = (10**6, 0)  # the first run waits at Segmind until released
+    first = client.submit(prompt="an edit", images=[handle_file(image_file)], api_key=fake.api_key, api_name="/edit")
+    deadline = time.monotonic() + 30
+    while len(fake.edits) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with pytest.raises(AppError, match="busy: 1 runs are in flight and it takes 1 at once"):
+        client.predict(prompt="another", images=[handle_file(image_file)], api_key=fake.api_key, api_name="/edit")
+    assert len(fake.edits) == 1  # the refused run sent nothing
+    fake.queue_polls = (1, 1)
+    fake.release()
+    assert first.result(timeout=30)[1]["request_id"]
+    client.predict(prompt="now there is room", images=[handle_file(image_file)], api_key=fake.api_key,
+                   api_name="/edit")
+    assert len(fake.edits) == 2
