@@ -26,6 +26,18 @@ class Cell:
     def label(self) -> str:
         return str(self.sweep_value) if self.sweep_value is not None else f"variation {self.variation}"
 
+    def about(self) -> dict:
+        """What sets this run apart, as kept with the run."""
+        return {"variation": self.variation, "sweep_param": self.sweep_param, "sweep_value": self.sweep_value}
+
+    @classmethod
+    def kept(cls, about: object) -> Cell:
+        """The cell of a run started earlier, from what was kept with it (without its inputs)."""
+        about = about if isinstance(about, dict) else {}
+        param = about.get("sweep_param") if about.get("sweep_param") in SWEEPABLE else None
+        variation = about.get("variation") if isinstance(about.get("variation"), int) else 1
+        return cls(None, variation, param, about.get("sweep_value") if param else None)
+
 
 def sweep_choices(name: str) -> list[str]:
     """The values the page offers for a swept parameter."""

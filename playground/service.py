@@ -71,9 +71,11 @@ class Service:
                                password=password, demo=demo)[0]
 
     def start_many(self, batch: list[EditInputs], *, api_key: str, own_key: bool, owner: str,
-                   visitor: str = "unknown", password: str | None = None, demo: bool = False) -> list[LiveRun]:
+                   visitor: str = "unknown", password: str | None = None, demo: bool = False,
+                   cells: list[dict] | None = None) -> list[LiveRun]:
         """Start one run per inputs, all at once (variations, a sweep). They share one preparation of the images
-        (see SharedImages); the guard admits the whole batch or none of it, before anything is sent."""
+        (see SharedImages); the guard admits the whole batch or none of it, before anything is sent. `cells` say
+        what sets each run apart (kept with the run, so a reloaded page can show the batch again)."""
         settings, backend = self.backend(demo)
         with self._admitting:
             if (active := self.runner.active()) + len(batch) > settings.max_runs:
@@ -83,9 +85,9 @@ class Service:
                                     own_key=own_key or not api_key or not backend.needs_key)
             shared = SharedImages()
             lives = []
-            for inputs, ticket in zip(batch, tickets, strict=True):
+            for inputs, ticket, cell in zip(batch, tickets, cells or [None] * len(batch), strict=True):
                 run = self.store.create(owner, state="created", own_key=own_key, backend=backend.name,
-                                        mode=backend.mode)
+                                        mode=backend.mode, **({"cell": cell} if cell else {}))
                 lives.append(self._start(run, lambda live, inputs=inputs, run=run: execute(
                     inputs, run, api_key=api_key, backend=backend, transport=settings.transport,
                     max_side=settings.max_side, on_status=live.report, stop=live.stop, shared=shared), ticket))

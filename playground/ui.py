@@ -18,7 +18,7 @@ from PIL import Image
 
 from . import errors, history, images, segmind
 from . import mask as masks
-from .batch import build_batch, run_count
+from .batch import MAX_RUNS, Cell, build_batch, run_count
 from .bundle import BundleError
 from .errors import SegmindError
 from .feedback import NO_RUN, USER_ERRORS, done_html, progress_html, status_detail, toast, user_message
@@ -78,7 +78,7 @@ class Page:
         c = self.c
         paths = gallery_paths(refs)
         if not paths or (editor_value and editor_value.get("background") is not None):
-            return {}
+            return {c.editor: gr.skip()}
         try:
             image, note = self._fitted(images.load_image(paths[0], Path(paths[0]).name).image,
                                        "The first reference image")
@@ -92,14 +92,14 @@ class Page:
         c = self.c
         background = (editor_value or {}).get("background")
         if background is None:
-            return {}
+            return {c.editor: gr.skip()}
         try:
             images.check_pixels(background.size, EDITOR_IMAGE)
         except images.ImageInputError as exc:
             raise gr.Error(toast(str(exc))) from None
         fitted, note = self._fitted(background, "The image")
         if not note:
-            return {}
+            return {c.editor: gr.skip()}
         return {c.editor: {"background": fitted, "layers": [], "composite": fitted}, c.mask_note: note}
 
 
@@ -188,12 +188,13 @@ class Page:
         try:
             lives = self.service.start_many([cell.inputs for cell in cells], api_key=key, own_key=own, owner=token,
                                             visitor=self.visitor(request), password=values.get(c.password),
-                                            demo=demo)
+                                            demo=demo, cells=[cell.about() for cell in cells])
         except (Refused, Busy) as exc:
             yield {c.progress: "", c.stop: gr.update(visible=False), c.key_note: self.service.guard.describe(
                 self.visitor(request))}
             raise gr.Error(toast(str(exc)), duration=None) from None
-        yield {c.browser: token, c.job: lives[0].run_id, c.run: lives[0].run_id,
+        # The browser keeps the ids of every run it waits for: a reload follows them all again.
+        yield {c.browser: token, c.job: " ".join(live.run_id for live in lives), c.run: lives[0].run_id,
                c.batch_runs: [live.run_id for live in lives]}
         if len(cells) > 1 or cells[0].sweep_param:
             yield from self.batch.follow(cells, lives, values)
@@ -205,8 +206,12 @@ class Page:
         c = self.c
         yield {c.resume: gr.update(visible=False)}  # a generator must yield, or Gradio blanks the button
         job = values.get(c.job)
-        run_id = values.get(c.run) or (job if isinstance(job, str) and job != NO_RUN else "")
         token = self.browser(values.get(c.browser))
+        batch = job.split()[:MAX_RUNS] if isinstance(job, str) and job != NO_RUN else []
+        if len(batch) > 1 and token:
+            yield from self.resume_batch(batch, token, values)
+            return
+        run_id = values.get(c.run) or (batch[0] if batch else "")
         run = self.service.open(run_id, token) if run_id and token else None
         if run is None:
             if run_id:
@@ -225,6 +230,25 @@ class Page:
             return
         yield {c.run: run.run_id, c.stop: gr.update(visible=True)}
         yield from self.follow(live, values, sync=run.meta.get("mode") == "sync", on_load=on_load)
+
+    def resume_batch(self, run_ids: list[str], token: str, values: dict):
+        """A reloaded page follows its batch again: runs still going, and the finished ones shown again."""
+        c = self.c
+        cells, lives = [], []
+        for run_id in run_ids:
+            run = self.service.open(run_id, token)
+            try:
+                live = self.service.follow(run, typed_key=values.get(c.api_key)) if run else None
+            except USER_ERRORS:
+                live = None
+            if live is not None:
+                cells.append(Cell.kept(run.meta.get("cell")))
+                lives.append(live)
+        if not lives:
+            yield {c.job: NO_RUN, c.run: ""}
+            return
+        yield {c.run: lives[0].run_id, c.batch_runs: [live.run_id for live in lives], c.stop: gr.update(visible=True)}
+        yield from self.batch.follow(cells, lives, values)
 
     def on_load(self, values: dict):
         yield from self.resume(values, on_load=True)

@@ -2,6 +2,8 @@
 the runs side by side, the grid after, each run in the history, a swept value applied with one click), and an
 image larger than what is sent, scaled down once in the editor so the browser sends less on every Generate."""
 
+import time
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -73,6 +75,22 @@ def test_variations_then_a_sweep_whose_value_is_applied(app, fake, photo):  # no
     expect(page.locator("#sweep_values")).to_be_hidden()
     page.locator("#settings .label-wrap").first.click()
     expect(page.locator("#quality input[value='high']")).to_be_checked()
+
+    # A reload in the middle of a batch loses none of it: the page follows every run again.
+    fake.queue_polls = (10**6, 0)  # the jobs wait at Segmind until released
+    page.locator("#variations label", has_text="2").click()
+    page.locator("#go").click()
+    deadline = time.monotonic() + 60
+    while len(fake.edits) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(fake.edits) == 6
+    page.reload()
+    expect(page.locator("#progress")).to_contain_text("0 of 2 runs done")
+    fake.queue_polls = (1, 1)
+    fake.release()
+    expect(page.locator("#batch_results .thumbnail-item")).to_have_count(2)
+    expect(page.locator("#history .hcard")).to_have_count(6)
+    assert len(fake.edits) == 6
 
 
 def test_a_large_image_is_scaled_once_in_the_editor_and_the_mask_is_sent(app, app_env, fake, tmp_path):  # noqa: F811
