@@ -67,10 +67,10 @@ def param_control(param):
 
 
 def create_app(service: Service | None = None, demo_mode: bool | None = None,
-               fit_editor_uploads: bool = True) -> gr.Blocks:
+               fit_editor_uploads: bool | None = None) -> gr.Blocks:
     """The page and its API around `service` (by default: Segmind, settings from the environment; in demo mode,
     `python app.py --demo` or PLAYGROUND_DEMO=1, every run goes to the built-in stand-in). `fit_editor_uploads`
-    off leaves a large image in the editor at full size (for the browser-bytes benchmark's "before")."""
+    (by default PLAYGROUND_FIT_EDITOR, off) scales a large image dropped into the editor once on the server."""
     if service is None:
         load_settings()  # a bad SEGMIND_* value stops the app at start-up, not at someone's first edit
         stored = load_store_settings()
@@ -265,7 +265,9 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None,
                                         outputs=c.controls["output_format"], api_visibility="private")
         c.refs.upload(page.load_first_ref, inputs=[c.refs, c.editor], outputs=[c.editor, c.mask_note],
                       api_visibility="private")
-        if fit_editor_uploads:
+        if fit_editor_uploads if fit_editor_uploads is not None else fit_editor_requested():
+            # Off by default: the editor sends its full-size images once to be scaled (measured with a 12 MP photo:
+            # 167 MB on the drop to save 9 MB per Generate; see bench/browser_bytes.py).
             c.editor.upload(page.fit_editor, inputs=c.editor, outputs=[c.editor, c.mask_note], **quiet)
         c.mask_upload.change(page.check_mask, inputs=run_inputs, outputs=[c.mask_preview, c.mask_note], **quiet)
         show_mask.click(page.show_mask, inputs=run_inputs, outputs=[c.mask_preview, c.mask_note], **quiet)
@@ -324,6 +326,10 @@ def give_freed_memory_back() -> None:
 
 
 M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
+
+
+def fit_editor_requested() -> bool:
+    return os.environ.get("PLAYGROUND_FIT_EDITOR", "").strip().lower() in ("1", "true", "yes")
 
 
 def demo_requested() -> bool:

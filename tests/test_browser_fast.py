@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
-from test_browser import upload_and_paint, upload_to_editor
+from ports import free_port
+from test_browser import KEY, upload_and_paint, upload_to_editor
 from test_browser_show import app, photo  # noqa: F401  (fixtures shared with the showing tests)
+
+from playground.service import Service
+from playground.store import RunStore
 
 pytestmark = pytest.mark.browser
 
@@ -93,12 +97,28 @@ def test_variations_then_a_sweep_whose_value_is_applied(app, fake, photo):  # no
     assert len(fake.edits) == 6
 
 
-def test_a_large_image_is_scaled_once_in_the_editor_and_the_mask_is_sent(app, app_env, fake, tmp_path):  # noqa: F811
-    app_env(SEGMIND_MAX_SIDE="512")  # what the app sends at most; the photo is larger
+@pytest.fixture
+def fitting_app(page, app_config, app_env, tmp_path):
+    """An app of its own that scales a large image in the editor (PLAYGROUND_FIT_EDITOR, off by default)."""
+    from app import LAUNCH_KWARGS, create_app
+
+    app_env(SEGMIND_API_KEY=KEY, SEGMIND_MAX_SIDE="512")  # what the app sends at most; the photo is larger
+    service = Service(store=RunStore(tmp_path / "runs"), settings=app_config.settings,
+                      server_key=app_config.server_key)
+    demo = create_app(service, fit_editor_uploads=True)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_KWARGS)
+    page.set_default_timeout(20_000)
+    page.goto(f"http://127.0.0.1:{port}/")
+    yield page
+    demo.close()
+
+
+def test_a_large_image_is_scaled_once_in_the_editor_and_the_mask_is_sent(fitting_app, fake, tmp_path):
     x, y = np.meshgrid(np.linspace(0, 255, 900), np.linspace(0, 255, 600))
     path = tmp_path / "large.png"
     Image.fromarray(np.dstack([x, y, 255 - x]).astype(np.uint8), "RGB").save(path)
-    page = app
+    page = fitting_app
     upload_to_editor(page, str(path))
     expect(page.locator("#mask_note")).to_contain_text("The image was scaled from 900×600 to 512×341")
     sent = []
