@@ -14,11 +14,12 @@ import os
 import struct
 import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageCms, UnidentifiedImageError
 
 MAX_SIDE_DEFAULT = 2048
 MIN_PSNR_DB = 40.0
@@ -34,6 +35,10 @@ JPEG_QUALITIES = (90, 92, 94, 97)
 _PNG_HOPELESS_FACTOR = 3.0
 # Optimise anyway unless the sampled estimate of the optimised PNG exceeds the other candidate by this margin.
 _PNG_ESTIMATE_MARGIN = 1.1
+# No PNG at all when a fast PNG of sampled bands promises this many times the other candidate: past the hopeless
+# factor no PNG is chosen anyway, and the estimate is within a fifth of the real size on photos, text and gradients.
+_PNG_SKIP_FACTOR = 1.25 * _PNG_HOPELESS_FACTOR
+_SQUARES = tuple(v * v for v in range(256))
 _DEFAULT_NAME = "image"
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _WIDE_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
@@ -52,8 +57,13 @@ _PNG_LATE_METADATA = {"exif": b"eXIf", "Raw profile type exif": b"Raw profile ty
 _UNPREMULTIPLIED = {"RGBa": "RGBA", "La": "LA"}
 _BAND_PIXELS = 1 << 22  # rows shrunk at a time: the full-size pixels are never copied whole
 # Decoding is CPU-bound and Pillow lets go of the GIL: more decodes at once than cores add memory, not speed.
-DECODE_SLOTS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+DECODE_SLOTS = min(4, CORES)
 _DECODE_SLOTS = threading.BoundedSemaphore(DECODE_SLOTS)
+# Resampling or test-coding a large image is split into bands of rows, one a core (Pillow lets go of the GIL while
+# it resamples, encodes and decodes).
+_BAND_WORKERS = ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="image-band")
+_BAND_MIN_PIXELS = 1 << 20  # a band at least this large: below that, a thread costs more than it saves
 
 
 class ImageInputError(ValueError):
@@ -399,7 +409,7 @@ def _shrink(img: Image.Image, target: tuple[int, int], extent: tuple[float, floa
     if small is not img:
         img.close()
     if small.size != target or extent != target:
-        resized = small.resize(target, Image.Resampling.LANCZOS, box=(0, 0, *extent))
+        resized = lanczos(small, target, box=(0, 0, *extent))
         small.close()
         small = resized
     return small.convert(_UNPREMULTIPLIED[small.mode]) if small.mode in _UNPREMULTIPLIED else small
@@ -516,7 +526,34 @@ def fit_longest_side(img: Image.Image, max_side: int = MAX_SIDE_DEFAULT) -> Imag
     An image that already fits is returned as is (the same object).
     """
     size = fitted_size(img.size, max_side)
-    return img if size == img.size else img.resize(size, Image.Resampling.LANCZOS)
+    return img if size == img.size else lanczos(img, size)
+
+
+def lanczos(img: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float] | None = None
+            ) -> Image.Image:
+    """`img.resize(size, LANCZOS, box=box)`, a large one in bands of rows resampled side by side on the cores.
+
+    Each band is the same resampling of the rows it covers (the box only places the band: the filter reads the
+    rows around it from the whole image), so the bands pasted together are the image resampled in one go.
+    """
+    box = box or (0, 0, *img.size)
+    width, height = size
+    bands = min(CORES, width * height // _BAND_MIN_PIXELS)
+    if bands < 2:
+        return img.resize(size, Image.Resampling.LANCZOS, box=box)
+    rows_per_unit = (box[3] - box[1]) / height
+    edges = [height * i // bands for i in range(bands + 1)]
+
+    def band(i: int) -> Image.Image:
+        top, bottom = edges[i], edges[i + 1]
+        return img.resize((width, bottom - top), Image.Resampling.LANCZOS,
+                          box=(box[0], box[1] + top * rows_per_unit, box[2], box[1] + bottom * rows_per_unit))
+
+    out = Image.new(img.mode, size)
+    for top, part in zip(edges, _BAND_WORKERS.map(band, range(bands)), strict=False):
+        out.paste(part, (0, top))
+    out.info = dict(img.info)
+    return out
 
 
 def encode_for_api(img: Image.Image) -> tuple[bytes, str]:
@@ -535,7 +572,9 @@ def encode_for_api(img: Image.Image) -> tuple[bytes, str]:
         jpeg = _faithful_jpeg(img)
         if jpeg is not None:
             candidates.append((jpeg, "image/jpeg"))
-    candidates.append((_smallest_png(img, min((len(c[0]) for c in candidates), default=None)), "image/png"))
+    png = _smallest_png(img, min((len(c[0]) for c in candidates), default=None))
+    if png is not None:
+        candidates.append((png, "image/png"))
     return min(candidates, key=lambda c: len(c[0]))
 
 
@@ -546,6 +585,11 @@ def encode_as(img: Image.Image, output_format: str, compression: int = 100) -> b
     if output_format == "webp":
         return _save(img, "WEBP", **({"lossless": True} if compression >= 100 else {"quality": int(compression)}))
     return _save(img, "PNG", optimize=False)
+
+
+def quick_png(img: Image.Image) -> bytes:
+    """`img` as a PNG written fast (zlib's quickest level), for pictures made only to be looked at (heat maps)."""
+    return _save(img, "PNG", compress_level=1)
 
 
 def _save(img: Image.Image, fmt: str, **params: object) -> bytes:
@@ -567,42 +611,79 @@ def _save(img: Image.Image, fmt: str, **params: object) -> bytes:
 
 
 def _faithful_jpeg(img: Image.Image) -> bytes | None:
+    def final(image: Image.Image, quality: int) -> bytes:
+        return _save(image, "JPEG", quality=quality, subsampling=0, optimize=True, progressive=True)
+
+    # Most photos are faithful at the ladder's first quality: its JPEG (the slowest step) is written on another core
+    # while that quality is measured, and thrown away in the rare case that it falls short. It writes a copy:
+    # Image.save keeps its options on the image object, so two saves of one image at once mix their options.
+    first = _BAND_WORKERS.submit(final, img.copy(), JPEG_QUALITIES[0])
     for quality in JPEG_QUALITIES:
-        data = _save(img, "JPEG", quality=quality, subsampling=0, optimize=True, progressive=True)
-        with Image.open(io.BytesIO(data)) as decoded:
-            if psnr(img, decoded) >= MIN_PSNR_DB:
-                return data
+        if _jpeg_psnr(img, quality) >= MIN_PSNR_DB:
+            return first.result() if quality == JPEG_QUALITIES[0] else final(img, quality)
     return None
 
 
-def _smallest_png(img: Image.Image, to_beat: int | None) -> bytes:
+def _jpeg_psnr(img: Image.Image, quality: int) -> float:
+    """The PSNR of `img` (RGB) coded as a 4:4:4 JPEG at `quality`.
+
+    It is measured on a baseline JPEG, quick to write and to read: the optimised progressive JPEG that is sent holds
+    the very same coefficients (only its Huffman tables and scan order differ), so it decodes to the same pixels.
+    A large image is coded in bands of whole 8×8 blocks side by side on the cores: 4:4:4 blocks are coded apart
+    from each other, so the bands decode to exactly the pixels of the whole.
+    """
+    bands = max(1, min(CORES, img.width * img.height // _BAND_MIN_PIXELS))
+    edges = sorted({img.height * i // bands // 8 * 8 for i in range(bands)} | {img.height})
+
+    def band_sse(i: int) -> int:
+        band = img if len(edges) == 2 else img.crop((0, edges[i], img.width, edges[i + 1]))
+        with Image.open(io.BytesIO(_save(band, "JPEG", quality=quality, subsampling=0))) as decoded:
+            return _sse(band, decoded)
+
+    work = range(len(edges) - 1)
+    sse = sum(_BAND_WORKERS.map(band_sse, work) if len(work) > 1 else map(band_sse, work))
+    return _psnr_of(sse, img.width * img.height * 3)
+
+
+def _smallest_png(img: Image.Image, to_beat: int | None) -> bytes | None:
+    """The smallest PNG of `img`; None when a sample shows that no PNG can come near `to_beat` bytes."""
     paletted = _exact_palette(img)
     if paletted is not None:
         # Few colours (screenshots, diagrams) fit an exact palette, which PNG stores far more compactly.
         return _save(paletted, "PNG", optimize=True, transparency=paletted.info.get("transparency"))
+    if to_beat is not None and (sample := _band_sample(img, 32, min_rows=4)) is not None:
+        # Even a fast PNG of a photo takes longer than its JPEG and is many times its size: a thirty-second of the
+        # rows, in bands spread over the image, tells that size first.
+        quick_estimate = len(_save(sample, "PNG", compress_level=1)) * img.height / sample.height
+        if quick_estimate > _PNG_SKIP_FACTOR * to_beat:
+            return None
     quick = _save(img, "PNG", compress_level=1)
     # Optimising a big PNG takes seconds; skip it when a sample shows it cannot beat the other candidate.
     if to_beat is not None and len(quick) > to_beat:
         if len(quick) > _PNG_HOPELESS_FACTOR * to_beat:
             return quick
-        if len(quick) * _png_optimise_gain(img) > _PNG_ESTIMATE_MARGIN * to_beat:
+        sample = _band_sample(img, 8)
+        if sample is not None and len(quick) * _png_optimise_gain(sample) > _PNG_ESTIMATE_MARGIN * to_beat:
             return quick
     return min(quick, _save(img, "PNG", optimize=True), key=len)
 
 
-def _png_optimise_gain(img: Image.Image, bands: int = 8) -> float:
-    """Estimated size of an optimised PNG relative to the fastest one, from bands spread over `img`.
-
-    0.0 for images too small to sample, which are cheap to optimise outright.
-    """
+def _band_sample(img: Image.Image, fraction: int, bands: int = 8, min_rows: int = 1) -> Image.Image | None:
+    """`bands` bands of rows spread over `img`, a `fraction`-th of it in all, as one image; None for images too
+    small to sample. PNG compresses each row against the ones above it, so whole bands of rows estimate it well."""
     w, h = img.size
-    band = max(1, h // (8 * bands))
+    band = max(min_rows, h // (fraction * bands))
     if band * bands >= h:
-        return 0.0
+        return None
     sample = Image.new(img.mode, (w, band * bands))
     for i in range(bands):
         top = (h - band) * i // (bands - 1)
         sample.paste(img.crop((0, top, w, top + band)), (0, i * band))
+    return sample
+
+
+def _png_optimise_gain(sample: Image.Image) -> float:
+    """Estimated size of an optimised PNG relative to the fastest one, from a `_band_sample`."""
     return len(_save(sample, "PNG", optimize=True)) / len(_save(sample, "PNG", compress_level=1))
 
 
@@ -628,14 +709,22 @@ def psnr(a: Image.Image, b: Image.Image) -> float:
     if a.size != b.size:
         raise ValueError(f"psnr needs images of the same size (got {a.size} and {b.size})")
     mode = "RGBA" if has_transparency(a) or has_transparency(b) else "RGB"
-    x = np.asarray(a if a.mode == mode else a.convert(mode))
-    y = np.asarray(b if b.mode == mode else b.convert(mode))
-    diff = np.subtract(x, y, dtype=np.int64).ravel()
-    sse = int(diff @ diff)
+    x = a if a.mode == mode else a.convert(mode)
+    y = b if b.mode == mode else b.convert(mode)
+    return _psnr_of(_sse(x, y), x.width * x.height * len(mode))
+
+
+def _sse(x: Image.Image, y: Image.Image) -> int:
+    """The sum of squared differences of two images of one mode, exactly, from the histogram of |x - y| that
+    Pillow counts in one pass: no array copies of the images."""
+    counts = ImageChops.difference(x, y.convert(x.mode) if y.mode != x.mode else y).histogram()
+    return sum(count * _SQUARES[i % 256] for i, count in enumerate(counts) if count and i % 256)
+
+
+def _psnr_of(sse: int, values: int) -> float:
     if sse == 0:
         return float("inf")
-    mse = sse / diff.size
-    return float(10.0 * np.log10(255.0 * 255.0 / mse))
+    return float(10.0 * math.log10(255.0 * 255.0 * values / sse))
 
 
 def to_data_url(data: bytes, mime: str) -> str:

@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cache
@@ -110,6 +111,7 @@ class _Job:
     polls: int = 0
     expired: bool = False
     metrics: dict | None = None  # set on the first COMPLETED poll, so a job is charged once
+    ready_at: float = 0.0  # time.time() before which the job is still PROCESSING (see FakeSegmind.job_s)
 
 
 def _json(status: int, obj: object, headers: dict[str, str] | None = None) -> _Reply:
@@ -261,6 +263,9 @@ class FakeSegmind:
         self.cost = cost
         self.queue_polls = queue_polls
         self.delay_s = delay_s
+        # Seconds a queued job runs after its submit, on the clock rather than by polls: a number, or a callable
+        # that draws one per job. Until then its polls answer PROCESSING; `completes_at` tells when it ends.
+        self.job_s: float | Callable[[], float] = 0.0
         self.upload_field = upload_field
         self.report_balance = True  # False: finished jobs' metrics carry no remaining_credits
         self.url = ""
@@ -343,6 +348,13 @@ class FakeSegmind:
         with self._lock:
             for job in self._jobs.values():
                 job.queued = job.processing = 0
+                job.ready_at = 0.0
+
+    def completes_at(self, request_id: str) -> float:
+        """When (time.time()) the job's `job_s` runs out: from then on a poll completes it, once the polls that
+        `queue_polls` asks for have been made."""
+        with self._lock:
+            return self._jobs[request_id].ready_at
 
     def count(self, method: str, path_prefix: str = "") -> int:
         if self.url and path_prefix.startswith(self.url):
@@ -555,7 +567,10 @@ class FakeSegmind:
             return edit
         self._sleep(self.delay_s)
         queued, processing = self.queue_polls
-        job = _Job(str(uuid.uuid4()), edit.values["output_format"], queued, processing)
+        seconds = self.job_s() if callable(self.job_s) else self.job_s
+        if not 0 <= seconds < 3600:
+            raise ValueError(f"job_s must give seconds from 0 to an hour, not {seconds!r}")
+        job = _Job(str(uuid.uuid4()), edit.values["output_format"], queued, processing, ready_at=time.time() + seconds)
         if fault and fault.kind == "job_failed":
             job.error = str(fault.opts.get("error", JOB_FAILED_ERROR))
         else:
@@ -580,7 +595,7 @@ class FakeSegmind:
             job.polls += 1
             if job.polls <= job.queued:
                 return job, "QUEUED"
-            if job.polls <= job.queued + job.processing:
+            if job.polls <= job.queued + job.processing or time.time() < job.ready_at:
                 return job, "PROCESSING"
             if job.error is not None:
                 return job, "FAILED"

@@ -312,6 +312,21 @@ def test_v2_with_no_queue_completes_on_first_poll(fake):
     assert get(fake, job["status_url"]).json()["status"] == "COMPLETED"
 
 
+def test_v2_job_seconds_keep_a_job_processing_until_its_time(fake):
+    fake.queue_polls = (0, 0)
+    fake.job_s = iter([1.0, 0.0]).__next__  # one draw per job
+    before = time.time()
+    slow = post(fake, body(), "v2").json()
+    ends = fake.completes_at(slow["request_id"])
+    assert before + 1.0 <= ends <= time.time() + 1.0
+    assert get(fake, slow["status_url"]).json()["status"] == "PROCESSING"
+    quick = post(fake, body(), "v2").json()
+    assert get(fake, quick["status_url"]).json()["status"] == "COMPLETED"
+    assert requests.get(f"{fake.url}/outputs/{slow['request_id']}.png", timeout=10).status_code == 404
+    time.sleep(max(0.0, ends - time.time()) + 0.01)
+    assert get(fake, slow["status_url"]).json()["status"] == "COMPLETED"
+
+
 def test_v2_output_is_not_served_before_completion(fake):
     job = post(fake, body(), "v2").json()
     assert requests.get(f"{fake.url}/outputs/{job['request_id']}.png", timeout=10).status_code == 404
