@@ -84,6 +84,7 @@ def test_variations_then_a_sweep_whose_value_is_applied(app, fake, photo):  # no
     fake.queue_polls = (10**6, 0)  # the jobs wait at Segmind until released
     page.locator("#variations label", has_text="2").click()
     page.locator("#go").click()
+    expect(page.locator("#progress")).to_contain_text("0 of 2 runs done")  # the page holds the batch's run ids
     deadline = time.monotonic() + 60
     while len(fake.edits) < 6 and time.monotonic() < deadline:
         time.sleep(0.05)
