@@ -54,13 +54,15 @@ def test_no_key_reaches_any_page_file_storage_record_bundle_or_log(crawled_app, 
     caplog.set_level(logging.DEBUG)
     received: list[tuple[str, bytes]] = []
 
-    def keep(response):
+    def keep(request):
+        # Read once the response has ended: an event stream's body is only whole then.
+        response = request.response()
         try:
-            received.append((response.url, response.body()))
+            received.append((request.url, response.body() if response else b""))
         except Exception:  # a stream cut short by a reload has no body to read
-            received.append((response.url, b""))
+            received.append((request.url, b""))
 
-    page.on("response", keep)
+    page.on("requestfinished", keep)
     page.goto(url)
     fake.api_key = SERVER_KEY
     upload_and_paint(page, photo)
@@ -75,11 +77,12 @@ def test_no_key_reaches_any_page_file_storage_record_bundle_or_log(crawled_app, 
     bundle = Path(download.value.path()).read_bytes()
     page.locator("#history .hcard").nth(1).locator(".pick").click()
     expect(page.locator("#info")).to_contain_text("on the owner's key")
+    shown = page.content().encode()  # the result and before/after images, linked by file URL until the reload
     page.reload()
     expect(page.locator("#history .hcard")).to_have_count(2)
 
     places: list[tuple[str, bytes]] = list(received)
-    places.append(("page", page.content().encode()))
+    places += [("page before the reload", shown), ("page", page.content().encode())]
     places.append(("storage", page.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + "
                                             "document.cookie").encode()))
     for path in ("", "config", "gradio_api/info", "gradio_api/openapi.json"):
