@@ -20,12 +20,14 @@ from playground.frontend import (
     CLOCK_JS,
     CSS,
     DOWNLOAD_BUNDLE_JS,
+    FIT_NOTE_JS,
     HISTORY_JS,
     HISTORY_TEMPLATE,
     RESTORE_DRAFT_JS,
     SAVE_DRAFT_JS,
     SCROLL_TO,
     START_JS,
+    fit_in_browser,
     forget_painted_note,
 )
 from playground.history import Ledger
@@ -70,7 +72,8 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None,
                fit_editor_uploads: bool | None = None) -> gr.Blocks:
     """The page and its API around `service` (by default: Segmind, settings from the environment; in demo mode,
     `python app.py --demo` or PLAYGROUND_DEMO=1, every run goes to the built-in stand-in). `fit_editor_uploads`
-    (by default PLAYGROUND_FIT_EDITOR, off) scales a large image dropped into the editor once on the server."""
+    (by default on; PLAYGROUND_FIT_EDITOR=0 turns it off) scales an image put into the editor that is larger than
+    what is sent, in the browser, before the editor takes it."""
     if service is None:
         load_settings()  # a bad SEGMIND_* value stops the app at start-up, not at someone's first edit
         stored = load_store_settings()
@@ -266,9 +269,8 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None,
         c.refs.upload(page.load_first_ref, inputs=[c.refs, c.editor], outputs=[c.editor, c.mask_note],
                       api_visibility="private")
         if fit_editor_uploads if fit_editor_uploads is not None else fit_editor_requested():
-            # Off by default: the editor sends its full-size images once to be scaled (measured with a 12 MP photo:
-            # 167 MB on the drop to save 9 MB per Generate; see bench/browser_bytes.py).
-            c.editor.upload(page.fit_editor, inputs=c.editor, outputs=[c.editor, c.mask_note], **quiet)
+            demo.load(None, js=fit_in_browser(service.settings().max_side))
+            c.editor.upload(None, js=FIT_NOTE_JS, outputs=c.mask_note, api_visibility="private")
         c.mask_upload.change(page.check_mask, inputs=run_inputs, outputs=[c.mask_preview, c.mask_note], **quiet)
         show_mask.click(page.show_mask, inputs=run_inputs, outputs=[c.mask_preview, c.mask_note], **quiet)
         gr.on([go.click, c.prompt.submit], None, js=START_JS, outputs=c.progress, **quiet)
@@ -329,7 +331,7 @@ M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
 
 
 def fit_editor_requested() -> bool:
-    return os.environ.get("PLAYGROUND_FIT_EDITOR", "").strip().lower() in ("1", "true", "yes")
+    return os.environ.get("PLAYGROUND_FIT_EDITOR", "").strip().lower() not in ("0", "false", "no")
 
 
 def demo_requested() -> bool:

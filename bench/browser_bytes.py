@@ -1,5 +1,5 @@
 """Bytes the browser sends per Generate with a 12 MP photo in the editor: the editor at full size (before) against
-the editor holding the image scaled once, on the server, to the size that is sent (after).
+the editor holding the image scaled in the browser, as it was dropped in, to the size that is sent (after).
 
 Run from the repository root: python bench/browser_bytes.py   (needs Chromium: `apt-get install -y chromium`)
 Both apps run in this process in demo mode (no key, no network); headless Chromium drops a 4000x3000 JPEG into
@@ -112,7 +112,7 @@ def main() -> int:
         rows = {}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-            for name, fitted in (("before: editor at full size", False), ("after: scaled once on the server", True)):
+            for name, fitted in (("before: editor at full size", False), ("after: scaled in the browser", True)):
                 service = Service(store=RunStore(Path(tmp) / name[:5]), server_key=lambda: None,
                                   demo=DemoBackends(seconds=0.5), demo_only=True)
                 demo = create_app(service, fit_editor_uploads=fitted)

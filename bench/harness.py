@@ -27,12 +27,32 @@ from ports import free_port  # noqa: E402
 
 from playground.guard import MAX_RUNS  # noqa: E402
 
-__all__ = ["ROOT", "AppProcess", "FakeSegmind", "app_env", "camera_photo", "free_port", "median", "photo_file",
-           "wait_for_page"]
+__all__ = ["ROOT", "AppProcess", "FakeSegmind", "app_env", "camera_photo", "free_port", "load_note", "median",
+           "photo_file", "print_table", "verdict", "wait_for_page"]
 
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def print_table(header: str) -> None:
+    """A table's header and its rule; the rows follow as plain prints."""
+    print()
+    print(header)
+    print("-" * len(header))
+
+
+def load_note() -> str:
+    """How busy the machine was: the figures of a benchmark run beside other work are not comparable."""
+    return f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+def verdict(missed: list[str]) -> int:
+    """Each goal missed, then PASS or FAIL; the benchmark's exit code (make bench fails on any miss)."""
+    for line in missed:
+        print("MISSED:", line)
+    print("FAIL" if missed else "PASS")
+    return 1 if missed else 0
 
 
 def photo_file(path: Path, size: tuple[int, int], fmt: str = "JPEG", seed: int = 7) -> Path:

@@ -16,14 +16,13 @@ Goal: resident memory after 200 runs within 10 % of that after 10. Exits non-zer
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from gradio_client import Client, handle_file
-from harness import app_with_fake, camera_photo, du_mb, rect_mask_file
+from harness import app_with_fake, camera_photo, du_mb, load_note, print_table, rect_mask_file, verdict
 from PIL import Image
 
 from playground.config import load_store_settings
@@ -92,8 +91,7 @@ def main() -> int:
 
     header = (f"{'after':>10} {'RSS MB':>7} {'peak MB':>8} {'run store MB':>13} {'files':>6} {'Gradio cache MB':>16} "
               f"{'files':>6} {'time':>6}")
-    print(header)
-    print("-" * len(header))
+    print_table(header)
     for r in rows:
         print(f"{r['runs']:>5} runs {r['rss']:>7.0f} {r['hwm']:>8.0f} {r['store']:>13.1f} {r['store_files']:>6} "
               f"{r['cache']:>16.1f} {r['cache_files']:>6} {r['elapsed']:>5.0f}s")
@@ -109,13 +107,9 @@ def main() -> int:
     print("  so the disk holds at most a day of runs: on the server's key at most PLAYGROUND_RUNS_PER_DAY of them "
           "(200 by default), on visitors' own keys as many as they make;")
     print("  finished runs stay in memory for 15 min (runner.KEEP_FINISHED_S).")
-    print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    if abs(growth) > GOAL:
-        print(f"MISSED: RSS changed by {growth:+.1%} between {EARLY} and {RUNS} runs (goal within ±{GOAL:.0%})")
-        print("FAIL")
-        return 1
-    print("PASS")
-    return 0
+    print(load_note())
+    return verdict([f"RSS changed by {growth:+.1%} between {EARLY} and {RUNS} runs (goal within ±{GOAL:.0%})"]
+                   if abs(growth) > GOAL else [])
 
 
 if __name__ == "__main__":

@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import base64
 import gc
-import os
 import sys
 import time
 from pathlib import Path
 
 import requests
-from harness import FakeSegmind, median, photo_file, rect_mask_file, tmp_dir
+from harness import FakeSegmind, load_note, median, photo_file, print_table, rect_mask_file, tmp_dir, verdict
 
 from playground.backend import SegmindBackend
 from playground.config import load_settings
@@ -172,21 +171,15 @@ def main() -> int:
 
     header = (f"{'input':<15} {'mask':<5} {'sent as':<13} {'n':>2} {'plain ms':>8} {'app ms':>7} {'overhead':>9} "
               f"{'goal':>6} {'app/plain':>9} {'cpu ovh':>8} {'naive ms':>8} {'app/naive':>9}")
-    print()
-    print(header)
-    print("-" * len(header))
+    print_table(header)
     for r in rows:
         print(f"{r['label']:<15} {r['mask']:<5} {r['way']:<13} {r['reps']:>2} {r['plain']:>8.0f} {r['app']:>7.0f} "
               f"{r['overhead']:>6.0f} ms {r['goal']:>3.0f} ms {r['app'] / r['plain']:>8.2f}x {r['cpu']:>5.0f} ms "
               f"{r['naive']:>8.0f} {r['app'] / r['naive']:>8.2f}x")
     print("overhead = median of (app − plain) wall time over interleaved repetitions; cpu ovh = the same in CPU time "
           "of this process; goal: ≤ 50 ms (1024×1024), ≤ 400 ms (12 MP)")
-    print(f"{time.perf_counter() - started:.0f} s in all; load average now {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores")
-    for line in missed:
-        print("MISSED:", line)
-    print("FAIL" if missed else "PASS")
-    return 1 if missed else 0
+    print(f"{time.perf_counter() - started:.0f} s in all; {load_note()}")
+    return verdict(missed)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,82 @@ document.addEventListener('pointerup', (ev) => {
 }, true);
 </script>""".replace("HINT", json.dumps(html.escape(hint)))
 
+# Said by the server when it scales a first reference image and by the page when it scales a dropped one.
+FIT_NOTE = ("{what} was scaled from {width}×{height} to {fitted_width}×{fitted_height}, the size that is sent "
+            "({max_side} px at most); paint the mask on it as it is.")
+
+
+def fit_in_browser(max_side: int) -> str:
+    """A page-load script: an image dropped, chosen or pasted into the editor that is larger than what is sent is
+    scaled in the browser before the editor reads it. The editor sends its background, layer and composite at
+    its own size on every Generate (and nothing on the drop), so this is what makes each Generate cheaper; scaling
+    on the server instead would have the editor send the full-size images once to be scaled."""
+    note = json.dumps(FIT_NOTE.format(what="The image", width="${width}", height="${height}",
+                                      fitted_width="${w}", fitted_height="${h}", max_side=max_side))
+    return """() => {
+  if (window.playgroundFit) return;
+  const MAX = MAX_SIDE, ours = new WeakSet();
+  const state = window.playgroundFit = {note: ''};
+  const inEditor = (node) => node instanceof Element && node.closest('#editor') !== null;
+  async function fit(file) {
+    if (!(file instanceof Blob) || !file.type.startsWith('image/') || file.type === 'image/svg+xml') return file;
+    let full;
+    try { full = await createImageBitmap(file); } catch (e) { return file; }
+    const width = full.width, height = full.height, scale = MAX / Math.max(width, height);
+    if (scale >= 1) { full.close(); return file; }
+    const w = width >= height ? MAX : Math.max(1, Math.round(width * scale));
+    const h = width >= height ? Math.max(1, Math.round(height * scale)) : MAX;
+    const scaled = await createImageBitmap(full, {resizeWidth: w, resizeHeight: h, resizeQuality: 'high'});
+    full.close();
+    const canvas = new OffscreenCanvas(w, h);
+    canvas.getContext('2d').drawImage(scaled, 0, 0);
+    scaled.close();
+    const blob = await canvas.convertToBlob({type: 'image/png'});
+    state.note = `NOTE`;
+    return new File([blob], (file.name || 'image').replace(/\\.[^.]*$/, '') + '.png', {type: 'image/png'});
+  }
+  const fitAll = (files) => { state.note = ''; return Promise.all(Array.from(files, fit)); };
+  const transfer = (files) => { const t = new DataTransfer(); files.forEach((f) => t.items.add(f)); return t; };
+  document.addEventListener('change', (ev) => {
+    const input = ev.target;
+    if (ours.has(ev) || !(input instanceof HTMLInputElement) || input.type !== 'file' || !inEditor(input)
+        || !input.files || !input.files.length) return;
+    ev.stopImmediatePropagation();
+    fitAll(input.files).then((files) => {
+      input.files = transfer(files).files;
+      const again = new Event('change', {bubbles: true});
+      ours.add(again);
+      input.dispatchEvent(again);
+    });
+  }, true);
+  document.addEventListener('drop', (ev) => {
+    if (ours.has(ev) || !inEditor(ev.target) || !ev.dataTransfer || !ev.dataTransfer.files.length) return;
+    ev.preventDefault();
+    ev.stopImmediatePropagation();
+    const target = ev.target;
+    fitAll(ev.dataTransfer.files).then((files) => {
+      const again = new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: transfer(files)});
+      ours.add(again);
+      target.dispatchEvent(again);
+    });
+  }, true);
+  const clipboard = navigator.clipboard;
+  if (clipboard && clipboard.read) {
+    const read = clipboard.read.bind(clipboard);
+    clipboard.read = async () => {
+      const items = await read();
+      if (!inEditor(document.activeElement)) return items;
+      state.note = '';
+      return items.map((item) => ({types: item.types, presentationStyle: item.presentationStyle,
+        getType: async (type) => type.startsWith('image/') ? fit(await item.getType(type)) : item.getType(type)}));
+    };
+  }
+}""".replace("MAX_SIDE", str(int(max_side))).replace("`NOTE`", "`" + note[1:-1] + "`")
+
+
+# The note for the image the editor just took (empty when it was not scaled).
+FIT_NOTE_JS = "() => window.playgroundFit ? window.playgroundFit.note : ''"
+
 SCROLL_TO = """() => { const el = document.getElementById('%s'); if (el) el.scrollIntoView({behavior: 'smooth',
   block: 'start'}); }"""
 

@@ -22,6 +22,7 @@ from .batch import MAX_RUNS, Cell, build_batch, run_count
 from .bundle import BundleError
 from .errors import SegmindError
 from .feedback import NO_RUN, USER_ERRORS, done_html, progress_html, status_detail, toast, user_message
+from .frontend import FIT_NOTE
 from .guard import Refused
 from .inputs import EDITOR_IMAGE, EditInputs, build_inputs, open_mask_file
 from .params import PARAMS, auto_size
@@ -70,8 +71,8 @@ class Page:
         fitted = images.fit_longest_side(image, max_side)
         if fitted is image:
             return image, ""
-        return fitted, (f"{what} was scaled from {image.width}×{image.height} to {fitted.width}×{fitted.height}, "
-                        f"the size that is sent ({max_side} px at most); paint the mask on it as it is.")
+        return fitted, FIT_NOTE.format(what=what, width=image.width, height=image.height, fitted_width=fitted.width,
+                                       fitted_height=fitted.height, max_side=max_side)
 
     def load_first_ref(self, refs, editor_value):
         """Choosing reference images loads the first one into an empty editor, ready to paint a mask on."""
@@ -85,23 +86,6 @@ class Page:
         except images.ImageInputError as exc:
             raise gr.Error(toast(str(exc))) from None
         return {c.editor: image, **({c.mask_note: note} if note else {})}
-
-    def fit_editor(self, editor_value):
-        """An image dropped into the editor that is larger than what is sent is scaled down once, here, and put
-        back: every later Generate sends the editor's images at that size, not the photo's."""
-        c = self.c
-        background = (editor_value or {}).get("background")
-        if background is None:
-            return {c.editor: gr.skip()}
-        try:
-            images.check_pixels(background.size, EDITOR_IMAGE)
-        except images.ImageInputError as exc:
-            raise gr.Error(toast(str(exc))) from None
-        fitted, note = self._fitted(background, "The image")
-        if not note:
-            return {c.editor: gr.skip()}
-        return {c.editor: {"background": fitted, "layers": [], "composite": fitted}, c.mask_note: note}
-
 
     def inputs(self, values: dict) -> EditInputs:
         c = self.c

@@ -3,6 +3,7 @@ import shutil
 
 import pytest
 from fake_segmind import FakeSegmind
+from pages import gradient_png
 
 from playground.config import load_settings, server_api_key
 from playground.guard import MAX_RUNS, Guard, GuardSettings
@@ -12,6 +13,12 @@ from playground.store import RunStore
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def photo(tmp_path):
+    """The browser tests' photo: a small colour gradient (pages.PHOTO_SIZE) as a PNG file."""
+    return str(gradient_png(tmp_path / "photo.png"))
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ POST) and the MCP tool's path, each refused with a message that says what to do,
 the fake, and with the app still serving afterwards."""
 
 import io
-import uuid
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import requests
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
+from raw_queue import fn_index, queue_post
 from test_images import png_header
 
 from playground.api import SIGNATURE
@@ -95,30 +95,12 @@ def test_bad_input_through_edit(client, fake, app_url, tmp_path, files, kwargs, 
     assert requests.get(app_url, timeout=10).status_code == 200
 
 
-def queue(app_url: str, api_name: str, data: list) -> str:
-    config = requests.get(f"{app_url}config", timeout=10).json()
-    fn_index = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == api_name)
-    session = uuid.uuid4().hex[:10]
-    joined = requests.post(f"{app_url}gradio_api/queue/join", timeout=10, json={
-        "data": data, "fn_index": fn_index, "session_hash": session, "event_data": None})
-    if joined.status_code != 200:
-        return joined.text
-    with requests.get(f"{app_url}gradio_api/queue/data", params={"session_hash": session}, stream=True,
-                      timeout=60) as stream:
-        lines = []
-        for line in stream.iter_lines(decode_unicode=True):
-            lines.append(line)
-            if "process_completed" in line:
-                break
-    return "\n".join(lines)
-
-
 @pytest.mark.parametrize("path", ["/etc/passwd", "../../../etc/hostname", "/proc/self/environ"])
 def test_a_server_path_posted_as_an_upload_reads_nothing(app_url, app_env, fake, path):
     given = {"prompt": "an edit", "images": [{"path": path, "meta": {"_type": "gradio.FileData"}}],
              "api_key": KEY}
-    answer = queue(app_url, "edit", [given.get(name, p.default) for name, p in SIGNATURE.parameters.items()
-                                     if name != "request"])
+    data = [given.get(name, p.default) for name, p in SIGNATURE.parameters.items() if name != "request"]
+    answer = queue_post(app_url, fn_index(app_url, "edit"), data)
     assert "root:" not in answer and "PATH=" not in answer
     assert '"success": true' not in answer.replace(" ", "").replace('"success":true', '"success": true')
     assert fake.count("POST") == 0

@@ -9,11 +9,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from pages import upload_and_paint
 from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 from ports import free_port
-from test_browser import upload_and_paint
-from test_browser_show import photo, run  # noqa: F401  (a fixture and a helper shared with the showing tests)
+from test_browser_show import run
 
 from playground.demo import DemoBackends
 from playground.service import Service
@@ -39,7 +39,7 @@ def demo_url(app_config, app_env, tmp_path):
     demo.close()
 
 
-def test_the_whole_app_in_demo_mode_needs_no_key_and_spends_nothing(page, demo_url, fake, photo):  # noqa: F811
+def test_the_whole_app_in_demo_mode_needs_no_key_and_spends_nothing(page, demo_url, fake, photo):
     page.goto(demo_url)
     expect(page.locator("#demo_banner")).to_contain_text("Results are not the model's")
     expect(page.locator("#key_note")).to_contain_text("Demo mode")
@@ -57,7 +57,7 @@ def test_the_whole_app_in_demo_mode_needs_no_key_and_spends_nothing(page, demo_u
     assert fake.requests == []
 
 
-def test_a_visitor_without_a_key_can_try_the_demo(page, app_url, app_env, fake, photo):  # noqa: F811
+def test_a_visitor_without_a_key_can_try_the_demo(page, app_url, app_env, fake, photo):
     page.goto(app_url)
     expect(page.locator("#key_note")).to_contain_text("Try the demo")
     page.locator("#try_demo label").click()

@@ -6,11 +6,10 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
+from pages import KEY, gradient_png, paint, upload_and_paint, upload_to_editor
 from playwright.sync_api import expect
 from ports import free_port
-from test_browser import KEY, upload_and_paint, upload_to_editor
-from test_browser_show import app, photo  # noqa: F401  (fixtures shared with the showing tests)
+from test_browser_show import app  # noqa: F401  (a fixture shared with the showing tests)
 
 from playground.service import Service
 from playground.store import RunStore
@@ -18,17 +17,6 @@ from playground.store import RunStore
 pytestmark = pytest.mark.browser
 
 expect.set_options(timeout=20_000)
-
-
-def paint(page):
-    expect(page.locator("#editor button[aria-label='Brush Size']")).to_be_visible()
-    page.locator("#editor canvas").first.scroll_into_view_if_needed()  # the mouse paints only what is on screen
-    box = page.locator("#editor canvas").first.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx - 50, cy)
-    page.mouse.down()
-    page.mouse.move(cx + 50, cy, steps=5)
-    page.mouse.up()
 
 
 def open_batch(page):
@@ -100,13 +88,13 @@ def test_variations_then_a_sweep_whose_value_is_applied(app, fake, photo):  # no
 
 @pytest.fixture
 def fitting_app(page, app_config, app_env, tmp_path):
-    """An app of its own that scales a large image in the editor (PLAYGROUND_FIT_EDITOR, off by default)."""
+    """An app of its own that sends 512 px at most, so a small test image is "larger than what is sent"."""
     from app import LAUNCH_KWARGS, create_app
 
-    app_env(SEGMIND_API_KEY=KEY, SEGMIND_MAX_SIDE="512")  # what the app sends at most; the photo is larger
+    app_env(SEGMIND_API_KEY=KEY, SEGMIND_MAX_SIDE="512")
     service = Service(store=RunStore(tmp_path / "runs"), settings=app_config.settings,
                       server_key=app_config.server_key)
-    demo = create_app(service, fit_editor_uploads=True)
+    demo = create_app(service)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_KWARGS)
     page.set_default_timeout(20_000)
@@ -115,21 +103,58 @@ def fitting_app(page, app_config, app_env, tmp_path):
     demo.close()
 
 
-def test_a_large_image_is_scaled_once_in_the_editor_and_the_mask_is_sent(fitting_app, fake, tmp_path):
-    x, y = np.meshgrid(np.linspace(0, 255, 900), np.linspace(0, 255, 600))
-    path = tmp_path / "large.png"
-    Image.fromarray(np.dstack([x, y, 255 - x]).astype(np.uint8), "RGB").save(path)
-    page = fitting_app
-    upload_to_editor(page, str(path))
-    expect(page.locator("#mask_note")).to_contain_text("The image was scaled from 900×600 to 512×341")
+def drop_into_editor(page, path):
+    """What dropping a file from the desktop does: a drop event carrying the file, on the editor."""
+    data = list(path.read_bytes())
+    page.locator("#editor .image-container").first.evaluate(
+        """(node, [data, name]) => {
+             const t = new DataTransfer();
+             t.items.add(new File([new Uint8Array(data)], name, {type: 'image/png'}));
+             node.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: t}));
+           }""", [data, path.name])
+
+
+def generate_and_check_sent(page, fake, size):
     sent = []
     page.on("request", lambda r: sent.append(len(r.post_data_buffer or b"")) if r.method == "POST" else None)
     paint(page)
-    page.locator("#prompt textarea").fill("add a red balloon")
     page.locator("#go").click()
-    expect(page.locator("#result img")).to_be_visible()
-    [edit] = fake.edits
-    assert edit.images[0].size == (512, 341) and edit.mask is not None and edit.mask.size == (512, 341)
+    expect(page.locator("#progress")).to_contain_text("Done")
+    expect(page.locator("#info")).to_contain_text("request")
+    expect(page.locator("#info")).not_to_contain_text("before sending")  # the server had nothing left to scale
+    edit = fake.edits[-1]
+    assert edit.images[0].size == size and edit.mask is not None and edit.mask.size == size
     alpha = np.asarray(edit.mask.getchannel("A"))
     assert 0 < (alpha == 0).mean() < 0.5  # the painted stroke, exactly where it was painted on what is sent
-    assert sum(sent) < 3 * 512 * 341 * 4  # the editor's images at the size sent, not the photo's
+    assert sum(sent) < 3 * size[0] * size[1] * 4  # the editor's images at the size sent, not the photo's
+
+
+def paste_into_editor(page, path):
+    """What pasting an image does: the image on the clipboard, then the editor's Paste button."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.evaluate("""async (data) => {
+        const blob = new Blob([new Uint8Array(data)], {type: 'image/png'});
+        await navigator.clipboard.write([new ClipboardItem({'image/png': blob})]);
+      }""", list(path.read_bytes()))
+    page.locator("#editor button[aria-label='Paste']").click()
+
+
+def test_an_image_larger_than_what_is_sent_is_scaled_in_the_browser_before_the_editor_takes_it(
+        fitting_app, fake, tmp_path):
+    page = fitting_app
+    page.locator("#prompt textarea").fill("add a red balloon")
+    expect(page.locator("#editor canvas").first).to_be_attached()
+    paste_into_editor(page, gradient_png(tmp_path / "wide.png", (900, 600)))
+    expect(page.locator("#mask_note")).to_contain_text("The image was scaled from 900×600 to 512×341")
+    generate_and_check_sent(page, fake, (512, 341))
+
+    drop_into_editor(page, gradient_png(tmp_path / "tall.png", (600, 900)))
+    expect(page.locator("#mask_note")).to_contain_text("The image was scaled from 600×900 to 341×512")
+    generate_and_check_sent(page, fake, (341, 512))
+
+    upload_to_editor(page, str(gradient_png(tmp_path / "square.png", (800, 800))))
+    expect(page.locator("#mask_note")).to_contain_text("The image was scaled from 800×800 to 512×512")
+    generate_and_check_sent(page, fake, (512, 512))
+
+    upload_to_editor(page, str(gradient_png(tmp_path / "small.png", (400, 300))))  # fits already: taken as it is
+    expect(page.locator("#mask_note")).not_to_contain_text("scaled")

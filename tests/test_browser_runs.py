@@ -9,9 +9,9 @@ import re
 
 import numpy as np
 import pytest
+from pages import KEY, PHOTO_SIZE, open_app, upload_and_paint, upload_to_editor
 from PIL import Image
 from playwright.sync_api import Page, expect
-from test_browser import KEY, upload_and_paint, upload_to_editor
 
 # Run apart from the other tests (see the Makefile): two software-rendered Chromiums would slow each other down.
 pytestmark = pytest.mark.browser
@@ -23,20 +23,8 @@ REQUEST_PATH = re.compile(r"/v2/requests/([^/?]+)")
 
 
 @pytest.fixture
-def photo(tmp_path):
-    w, h = 900, 600
-    x, y = np.meshgrid(np.linspace(0, 255, w), np.linspace(0, 255, h))
-    path = tmp_path / "photo.png"
-    Image.fromarray(np.dstack([x, y, 255 - x]).astype(np.uint8), "RGB").save(path)
-    return str(path)
-
-
-@pytest.fixture
 def app(page, app_url, app_env):
-    page.set_default_timeout(20_000)
-    page.goto(app_url)
-    expect(page.locator("#go")).to_be_visible()
-    return page
+    return open_app(page, app_url)
 
 
 class Events:
@@ -255,8 +243,9 @@ def test_the_clock_counts_from_the_click(app, fake, photo):
 
 def test_an_uploaded_mask_keeps_its_transparency(app, fake, photo, tmp_path):
     """Defect: the mask box flattened the uploaded PNG, so the API's own convention (alpha 0 = edit) was lost."""
-    mask = np.full((600, 900, 4), 255, np.uint8)
-    mask[:, :225, 3] = 0  # the left quarter is transparent: edit there
+    w, h = PHOTO_SIZE
+    mask = np.full((h, w, 4), 255, np.uint8)
+    mask[:, :w // 4, 3] = 0  # the left quarter is transparent: edit there
     mask_path = tmp_path / "left-quarter.png"
     Image.fromarray(mask, "RGBA").save(mask_path)
     app.locator("#api_key input").fill(KEY)
@@ -268,9 +257,9 @@ def test_an_uploaded_mask_keeps_its_transparency(app, fake, photo, tmp_path):
     app.locator("#go").click()
     expect(app.locator("#result img")).to_be_visible()
     sent = fake.edits[-1].mask
-    assert sent.size == (900, 600)
+    assert sent.size == PHOTO_SIZE
     alpha = np.asarray(sent.convert("RGBA").getchannel("A"))
-    assert alpha[:, :225].max() == 0 and alpha[:, 225:].min() == 255
+    assert alpha[:, :w // 4].max() == 0 and alpha[:, w // 4:].min() == 255
 
 
 def test_a_file_that_is_not_an_image_in_the_mask_box_is_named(app, fake, photo, tmp_path):

@@ -3,12 +3,10 @@
 
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
+from pages import KEY, open_app, open_settings, upload_and_paint, upload_to_editor
 from playwright.sync_api import Page, expect
 from ports import free_port
-from test_browser import KEY, open_settings, upload_and_paint, upload_to_editor
 
 from playground.frontend import APPEND_JS
 from playground.history import LIMIT
@@ -20,21 +18,9 @@ expect.set_options(timeout=20_000)
 
 
 @pytest.fixture
-def photo(tmp_path):
-    w, h = 600, 400
-    x, y = np.meshgrid(np.linspace(0, 255, w), np.linspace(0, 255, h))
-    path = tmp_path / "photo.png"
-    Image.fromarray(np.dstack([x, y, 255 - x]).astype(np.uint8), "RGB").save(path)
-    return str(path)
-
-
-@pytest.fixture
 def app(page, app_url, app_env):
     app_env(SEGMIND_API_KEY=KEY)
-    page.set_default_timeout(20_000)
-    page.goto(app_url)
-    expect(page.locator("#go")).to_be_visible()
-    return page
+    return open_app(page, app_url)
 
 
 def run(page: Page, prompt: str, *, quality: str | None = None, runs: int = 1):

@@ -6,9 +6,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from pages import KEY, upload_and_paint
 from playwright.sync_api import expect
-from test_browser import KEY, upload_and_paint
-from test_browser_show import app, photo, run  # noqa: F401  (fixtures shared with the showing tests)
+from test_browser_show import app, run  # noqa: F401  (a fixture and a helper shared with the showing tests)
 
 # Run apart from the other tests (see the Makefile): two software-rendered Chromiums would slow each other down.
 pytestmark = pytest.mark.browser

@@ -2,7 +2,6 @@
 page (a private event is hidden, not protected), each counted by the edits the fake received."""
 
 import json
-import uuid
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 from ports import free_port
+from raw_queue import queue_post
 
 from playground.api import SIGNATURE
 from playground.guard import Guard, GuardSettings
@@ -107,23 +107,6 @@ def test_below_the_credit_floor_the_server_key_stops_and_hides_its_balance(guard
     assert len(fake.edits) == 1
     _, record = edit(url, image, api_key=KEY)
     assert record["remaining_credits"] == pytest.approx(50 - 2 * fake.cost)  # their own key: their own balance
-
-
-def queue_post(url: str, fn_index: int, data: list) -> str:
-    """What a script can do without the page: join the queue for an event and read the stream to its end."""
-    session = uuid.uuid4().hex[:10]
-    joined = requests.post(f"{url}gradio_api/queue/join", json={"data": data, "fn_index": fn_index,
-                                                                 "session_hash": session, "event_data": None},
-                           timeout=10)
-    assert joined.status_code == 200, joined.text
-    with requests.get(f"{url}gradio_api/queue/data", params={"session_hash": session}, stream=True,
-                      timeout=60) as stream:
-        lines = []
-        for line in stream.iter_lines(decode_unicode=True):
-            lines.append(line)
-            if "process_completed" in line:
-                break
-    return "\n".join(lines)
 
 
 def upload(url: str, path: str) -> dict:

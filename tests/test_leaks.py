@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from pages import upload_and_paint
 from playwright.sync_api import expect
 from ports import free_port
-from test_browser import upload_and_paint
-from test_browser_show import photo, run  # noqa: F401  (a fixture and a helper shared with the showing tests)
+from test_browser_show import run
 
 from playground.guard import Guard, GuardSettings
 from playground.service import Service
@@ -49,7 +49,7 @@ def crawled_app(app_config, app_env, tmp_path):
     demo.close()
 
 
-def test_no_key_reaches_any_page_file_storage_record_bundle_or_log(crawled_app, page, fake, photo, caplog):  # noqa: F811
+def test_no_key_reaches_any_page_file_storage_record_bundle_or_log(crawled_app, page, fake, photo, caplog):
     service, url = crawled_app
     caplog.set_level(logging.DEBUG)
     received: list[tuple[str, bytes]] = []
