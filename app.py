@@ -20,7 +20,6 @@ from playground.frontend import (
     CLOCK_JS,
     CSS,
     DOWNLOAD_BUNDLE_JS,
-    FIT_NOTE_JS,
     HISTORY_JS,
     HISTORY_TEMPLATE,
     RESTORE_DRAFT_JS,
@@ -114,6 +113,10 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None,
                     eraser=gr.Eraser(default_size=40),
                     placeholder="Drop the image to edit here, click to upload, or paste it.",
                 )
+                c.editor_note = gr.Markdown("", elem_id="editor_note")  # says when the image was scaled to fit
+                # The page's own scaling writes its note here (a Textbox the page can type into, kept out of sight).
+                c.fit_note = gr.Textbox(elem_id="fit_note", elem_classes="out-of-sight", show_label=False,
+                                        container=False)
                 c.prompt = gr.Textbox(label="Prompt", lines=2, max_lines=12, elem_id="prompt",
                                       placeholder="e.g. Replace the sky with a warm sunset; keep the people unchanged")
                 with gr.Row():
@@ -266,11 +269,11 @@ def create_app(service: Service | None = None, demo_mode: bool | None = None,
         c.controls["background"].change(keep_transparency_possible,
                                         inputs=[c.controls["background"], c.controls["output_format"]],
                                         outputs=c.controls["output_format"], api_visibility="private")
-        c.refs.upload(page.load_first_ref, inputs=[c.refs, c.editor], outputs=[c.editor, c.mask_note],
+        c.refs.upload(page.load_first_ref, inputs=[c.refs, c.editor], outputs=[c.editor, c.editor_note],
                       api_visibility="private")
         if fit_editor_uploads if fit_editor_uploads is not None else fit_editor_requested():
             demo.load(None, js=fit_in_browser(service.settings().max_side))
-            c.editor.upload(None, js=FIT_NOTE_JS, outputs=c.mask_note, api_visibility="private")
+            c.fit_note.change(None, js="(note) => note", inputs=c.fit_note, outputs=c.editor_note)
         c.mask_upload.change(page.check_mask, inputs=run_inputs, outputs=[c.mask_preview, c.mask_note], **quiet)
         show_mask.click(page.show_mask, inputs=run_inputs, outputs=[c.mask_preview, c.mask_note], **quiet)
         gr.on([go.click, c.prompt.submit], None, js=START_JS, outputs=c.progress, **quiet)

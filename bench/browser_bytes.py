@@ -81,7 +81,7 @@ def measure(browser, proxy: CountingProxy, photo: Path, fitted: bool) -> dict[st
     expect(page.locator("#editor canvas").first).to_be_attached()
     page.locator("#editor input[type=file]").set_input_files(str(photo))
     if fitted:
-        expect(page.locator("#mask_note")).to_contain_text("was scaled", timeout=600_000)
+        expect(page.locator("#editor_note")).to_contain_text("was scaled", timeout=600_000)
     expect(page.locator("#editor button[aria-label='Brush Size']")).to_be_visible()
     time.sleep(1.0)  # let the editor settle on its image before painting
     page.locator("#editor canvas").first.scroll_into_view_if_needed()

@@ -18,6 +18,9 @@ CSS = """
 .run-progress span {display: block; margin-top: .4em}
 .run-progress span span {display: inline; margin: 0}
 #go {min-height: 48px}
+.out-of-sight {display: none !important}
+#editor_note:not(:has(p)) {display: none}
+#editor_note p {margin: .3em 0 0; font-size: .9em; color: var(--body-text-color-subdued)}
 #title h1 {margin: 0 0 .1em; font-size: 1.5em}
 #title p {margin: 0}
 #ledger {align-self: center}
@@ -105,22 +108,32 @@ FIT_NOTE = ("{what} was scaled from {width}×{height} to {fitted_width}×{fitted
 
 def fit_in_browser(max_side: int) -> str:
     """A page-load script: an image dropped, chosen or pasted into the editor that is larger than what is sent is
-    scaled in the browser before the editor reads it. The editor sends its background, layer and composite at
-    its own size on every Generate (and nothing on the drop), so this is what makes each Generate cheaper; scaling
-    on the server instead would have the editor send the full-size images once to be scaled."""
-    note = json.dumps(FIT_NOTE.format(what="The image", width="${width}", height="${height}",
-                                      fitted_width="${w}", fitted_height="${h}", max_side=max_side))
+    scaled in the browser before the editor takes it, and the note under the editor says so (an image that fits
+    empties it). The editor sends its background, layer and composite at its own size on every Generate and nothing
+    when an image is dropped in, so this is what makes each Generate cheaper. The note goes through a Textbox of
+    its own, not an event on the editor: any listener on the editor makes Gradio send its images (8 MB for a photo
+    at 2048 px)."""
+    note = FIT_NOTE.format(what="The image", width="${width}", height="${height}", fitted_width="${w}",
+                           fitted_height="${h}", max_side=max_side)
     return """() => {
   if (window.playgroundFit) return;
+  window.playgroundFit = true;
   const MAX = MAX_SIDE, ours = new WeakSet();
-  const state = window.playgroundFit = {note: ''};
   const inEditor = (node) => node instanceof Element && node.closest('#editor') !== null;
+  const type = (box, text) => { box.value = text; box.dispatchEvent(new Event('input', {bubbles: true})); };
+  const say = (text) => {
+    const box = document.querySelector('#fit_note textarea, #fit_note input');
+    if (!box) return;
+    type(box, '\u2026');  // Gradio passes on changes only: the same note twice in a row would be lost
+    setTimeout(() => type(box, text || ''), 0);
+  };
   async function fit(file) {
-    if (!(file instanceof Blob) || !file.type.startsWith('image/') || file.type === 'image/svg+xml') return file;
+    const image = file instanceof Blob && file.type.startsWith('image/') && file.type !== 'image/svg+xml';
+    if (!image) return [file, null];
     let full;
-    try { full = await createImageBitmap(file); } catch (e) { return file; }
+    try { full = await createImageBitmap(file); } catch (e) { return [file, null]; }
     const width = full.width, height = full.height, scale = MAX / Math.max(width, height);
-    if (scale >= 1) { full.close(); return file; }
+    if (scale >= 1) { full.close(); return [file, null]; }
     const w = width >= height ? MAX : Math.max(1, Math.round(width * scale));
     const h = width >= height ? Math.max(1, Math.round(height * scale)) : MAX;
     const scaled = await createImageBitmap(full, {resizeWidth: w, resizeHeight: h, resizeQuality: 'high'});
@@ -129,21 +142,26 @@ def fit_in_browser(max_side: int) -> str:
     canvas.getContext('2d').drawImage(scaled, 0, 0);
     scaled.close();
     const blob = await canvas.convertToBlob({type: 'image/png'});
-    state.note = `NOTE`;
-    return new File([blob], (file.name || 'image').replace(/\\.[^.]*$/, '') + '.png', {type: 'image/png'});
+    const name = (file.name || 'image').replace(/\\.[^.]*$/, '') + '.png';
+    return [new File([blob], name, {type: 'image/png'}), `NOTE`];
   }
-  const fitAll = (files) => { state.note = ''; return Promise.all(Array.from(files, fit)); };
+  // The editor takes the first file only, so the note is about the first.
+  const fitAll = async (files) => {
+    const fitted = await Promise.all(Array.from(files, fit));
+    return [fitted.map(([file]) => file), fitted.length ? fitted[0][1] : null];
+  };
   const transfer = (files) => { const t = new DataTransfer(); files.forEach((f) => t.items.add(f)); return t; };
   document.addEventListener('change', (ev) => {
     const input = ev.target;
     if (ours.has(ev) || !(input instanceof HTMLInputElement) || input.type !== 'file' || !inEditor(input)
         || !input.files || !input.files.length) return;
     ev.stopImmediatePropagation();
-    fitAll(input.files).then((files) => {
+    fitAll(input.files).then(([files, note]) => {
       input.files = transfer(files).files;
       const again = new Event('change', {bubbles: true});
       ours.add(again);
       input.dispatchEvent(again);
+      say(note);
     });
   }, true);
   document.addEventListener('drop', (ev) => {
@@ -151,10 +169,11 @@ def fit_in_browser(max_side: int) -> str:
     ev.preventDefault();
     ev.stopImmediatePropagation();
     const target = ev.target;
-    fitAll(ev.dataTransfer.files).then((files) => {
+    fitAll(ev.dataTransfer.files).then(([files, note]) => {
       const again = new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: transfer(files)});
       ours.add(again);
       target.dispatchEvent(again);
+      say(note);
     });
   }, true);
   const clipboard = navigator.clipboard;
@@ -163,16 +182,17 @@ def fit_in_browser(max_side: int) -> str:
     clipboard.read = async () => {
       const items = await read();
       if (!inEditor(document.activeElement)) return items;
-      state.note = '';
       return items.map((item) => ({types: item.types, presentationStyle: item.presentationStyle,
-        getType: async (type) => type.startsWith('image/') ? fit(await item.getType(type)) : item.getType(type)}));
+        getType: async (type) => {
+          if (!type.startsWith('image/')) return item.getType(type);
+          const [file, note] = await fit(await item.getType(type));
+          say(note);
+          return file;
+        }}));
     };
   }
-}""".replace("MAX_SIDE", str(int(max_side))).replace("`NOTE`", "`" + note[1:-1] + "`")
+}""".replace("MAX_SIDE", str(int(max_side))).replace("NOTE", note)
 
-
-# The note for the image the editor just took (empty when it was not scaled).
-FIT_NOTE_JS = "() => window.playgroundFit ? window.playgroundFit.note : ''"
 
 SCROLL_TO = """() => { const el = document.getElementById('%s'); if (el) el.scrollIntoView({behavior: 'smooth',
   block: 'start'}); }"""

@@ -85,7 +85,7 @@ class Page:
                                        "The first reference image")
         except images.ImageInputError as exc:
             raise gr.Error(toast(str(exc))) from None
-        return {c.editor: image, **({c.mask_note: note} if note else {})}
+        return {c.editor: image, c.editor_note: note}
 
     def inputs(self, values: dict) -> EditInputs:
         c = self.c

@@ -145,16 +145,21 @@ def test_an_image_larger_than_what_is_sent_is_scaled_in_the_browser_before_the_e
     page.locator("#prompt textarea").fill("add a red balloon")
     expect(page.locator("#editor canvas").first).to_be_attached()
     paste_into_editor(page, gradient_png(tmp_path / "wide.png", (900, 600)))
-    expect(page.locator("#mask_note")).to_contain_text("The image was scaled from 900×600 to 512×341")
+    expect(page.locator("#editor_note")).to_contain_text("The image was scaled from 900×600 to 512×341")
     generate_and_check_sent(page, fake, (512, 341))
 
     drop_into_editor(page, gradient_png(tmp_path / "tall.png", (600, 900)))
-    expect(page.locator("#mask_note")).to_contain_text("The image was scaled from 600×900 to 341×512")
+    expect(page.locator("#editor_note")).to_contain_text("The image was scaled from 600×900 to 341×512")
     generate_and_check_sent(page, fake, (341, 512))
 
     upload_to_editor(page, str(gradient_png(tmp_path / "square.png", (800, 800))))
-    expect(page.locator("#mask_note")).to_contain_text("The image was scaled from 800×800 to 512×512")
+    expect(page.locator("#editor_note")).to_contain_text("The image was scaled from 800×800 to 512×512")
     generate_and_check_sent(page, fake, (512, 512))
 
     upload_to_editor(page, str(gradient_png(tmp_path / "small.png", (400, 300))))  # fits already: taken as it is
-    expect(page.locator("#mask_note")).not_to_contain_text("scaled")
+    expect(page.locator("#editor_note")).not_to_contain_text("scaled")
+
+    page.locator("#editor button[aria-label='Clear canvas']").click()  # an empty editor takes the first reference
+    page.locator("#refs input[type=file]").set_input_files(str(gradient_png(tmp_path / "ref.png", (900, 600))))
+    expect(page.locator("#editor_note")).to_contain_text("The first reference image was scaled from 900×600 to 512×341")
+    generate_and_check_sent(page, fake, (512, 341))
