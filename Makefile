@@ -17,7 +17,8 @@ test: $(VENV)/.dev chromium
 
 # Each benchmark prints its table and exits non-zero when its goal is missed; all of them run, then make fails if
 # any missed. A new benchmark joins by its name (bench/NAME.py) in BENCHES; browser_bytes drives Chromium.
-BENCHES := payload_bytes decode_memory overhead concurrent_users result_latency startup memory_runs batch browser_bytes
+BENCHES := payload_bytes decode_memory overhead concurrent_users result_latency busy_neighbours startup memory_runs batch \
+	browser_bytes
 
 bench: $(VENV)/.dev chromium
 	@failed=""; for b in $(BENCHES); do \

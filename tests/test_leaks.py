@@ -63,6 +63,8 @@ def test_no_key_reaches_any_page_file_storage_record_bundle_or_log(crawled_app, 
             received.append((request.url, b""))
 
     page.on("requestfinished", keep)
+    requested: list[str] = []  # every file the page showed was fetched by it, whatever became of the streams
+    page.on("request", lambda request: requested.append(request.url))
     page.goto(url)
     fake.api_key = SERVER_KEY
     upload_and_paint(page, photo)
@@ -77,6 +79,7 @@ def test_no_key_reaches_any_page_file_storage_record_bundle_or_log(crawled_app, 
     bundle = Path(download.value.path()).read_bytes()
     page.locator("#history .hcard").nth(1).locator(".pick").click()
     expect(page.locator("#info")).to_contain_text("on the owner's key")
+    expect(page.locator("#result img")).to_be_visible()
     shown = page.content().encode()  # the result and before/after images, linked by file URL until the reload
     page.reload()
     expect(page.locator("#history .hcard")).to_have_count(2)
@@ -88,6 +91,7 @@ def test_no_key_reaches_any_page_file_storage_record_bundle_or_log(crawled_app, 
     for path in ("", "config", "gradio_api/info", "gradio_api/openapi.json"):
         places.append((path or "/", requests.get(url + path, timeout=10).content))
     served = set(re.findall(rb"/gradio_api/file=[^\"'\s)\\]+", b"".join(body for _, body in places)))
+    served |= {url[url.index("/gradio_api/file="):].encode() for url in requested if "/gradio_api/file=" in url}
     for link in served:
         places.append((link.decode(), requests.get(url.rstrip("/") + link.decode(), timeout=10).content))
     with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
